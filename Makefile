@@ -1,0 +1,48 @@
+# tks_lava: the README's commands. `make demo` and `make test` set up .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tks_lava-installed
+# lava-nc / lava-dl declare Python <3.11 and pin torch<2.4, numpy<2, pytest<8: install them without
+# their metadata constraints; their real runtime needs are listed in pyproject.toml.
+LAVA_PKGS := lava-nc==0.10.0 lava-dl==0.6.0
+
+.PHONY: help setup demo test test-fast lint bench clean-venv
+
+help:
+	@echo "make demo   - set up .venv, train TKS + baseline on the offline dataset, run them in Lava"
+	@echo "make test   - set up .venv and run the whole test suite (what CI runs)"
+	@echo "make bench  - measure training, data and Lava costs; writes BENCHMARKS.md"
+	@echo "make lint   - ruff"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 11) else 1)' \
+	  || { echo "tks_lava needs Python 3.10 or 3.11; '$(PYTHON)' is $$($(PYTHON) -V 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=23" 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(LAVA_PKGS) 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
+	$(PY) -c 'import tks_lava, lava.lib.dl.netx, lava.lib.dl.slayer; print("tks_lava", tks_lava.__version__, "ready")'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tks_lava.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check tks_lava tests benchmarks
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,7 @@
+"""tks_lava: Temporal Knowledge Sharing SNNs trained with SLAYER, deployed with Lava."""
+
+from tks_lava import compat as _compat
+
+_compat.install()
+
+__version__ = "0.1.0"
