@@ -1,0 +1,47 @@
+"""Event-camera data layer: AER files, dataset registry, the offline ndigits dataset, frames,
+an HDF5 frame cache and a torch ``Dataset``.
+
+Importing this package is cheap (numpy only); torch, tonic, h5py and scikit-learn are imported
+when first needed. ``FrameDataset`` and ``balanced_sampler`` are loaded lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tks_lava.data.aer import EVENT_DTYPE, EventFormatError, read_events, write_events
+from tks_lava.data.frames import FrameConfig, bin_events, events_to_frames
+from tks_lava.data.ndigits import NDigitsParams, generate_ndigits
+from tks_lava.data.paths import default_cache_dir
+from tks_lava.data.registry import DATASETS, get_spec
+from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError, DatasetSpec
+
+__all__ = [
+    "DATASETS",
+    "EVENT_DTYPE",
+    "DatasetLayoutError",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "EventFormatError",
+    "FrameConfig",
+    "FrameDataset",
+    "NDigitsParams",
+    "balanced_sampler",
+    "bin_events",
+    "default_cache_dir",
+    "events_to_frames",
+    "generate_ndigits",
+    "get_spec",
+    "read_events",
+    "write_events",
+]
+
+_LAZY = {"FrameDataset": "tks_lava.data.torch_data", "balanced_sampler": "tks_lava.data.torch_data"}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: keep torch out of the import of this package
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tks_lava.data' has no attribute {name!r}")
