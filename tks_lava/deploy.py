@@ -113,6 +113,10 @@ def run_lava(
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "loihi2":
+        from tks_lava import loihi2
+
+        loihi2.require()
     x = torch.as_tensor(frames)
     if x.dim() != 5 or len(x) == 0:
         raise ValueError(f"frames must be a non-empty (N, C, H, W, T) batch, got {tuple(x.shape)}")
@@ -128,8 +132,6 @@ def run_lava(
     )
     steps = n * window
     if backend == "loihi2":
-        from tks_lava import loihi2
-
         source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
     else:
         from lava.magma.core.run_configs import Loihi2SimCfg
