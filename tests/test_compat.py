@@ -54,12 +54,39 @@ def test_unpatched_lava_source_fails_and_patched_imports():
 
 
 def test_install_is_noop_before_311(monkeypatch):
+    fresh = [f for f in compat.sys.meta_path if not isinstance(f, compat._VarModelFinder)]
+    monkeypatch.setattr(compat.sys, "meta_path", fresh)
     monkeypatch.setattr(compat.sys, "version_info", (3, 10, 13))
     assert compat.install() is False
+    (finder,) = [f for f in compat.sys.meta_path if isinstance(f, compat._VarModelFinder)]
+    assert compat.TARGET not in finder.loaders  # only the start-method fix remains
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_lava_imports_after_multiprocessing_was_used():
+    # tqdm, DataLoader workers etc. fix the start method before Lava's import sets it again.
+    out = _run(
+        "import multiprocessing as mp; mp.RLock(); import tks_lava; "
+        "import lava.magma.runtime.message_infrastructure.multiprocessing; "
+        "print(mp.get_start_method())"
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "fork"
+
+
+def test_conflicting_start_method_is_explained():
+    out = _run(
+        "import multiprocessing as mp; mp.set_start_method('spawn'); import tks_lava; "
+        "import lava.magma.runtime.message_infrastructure.multiprocessing"
+    )
+    assert out.returncode != 0
+    assert "Lava needs the multiprocessing start method 'fork', but 'spawn'" in out.stderr
 
 
 def test_fresh_interpreter_imports_tks_lava_then_netx():
-    code = "import tks_lava, lava.lib.dl.netx, lava.lib.dl.slayer; print('ok')"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = _run("import tks_lava, lava.lib.dl.netx, lava.lib.dl.slayer; print('ok')")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")

@@ -1,4 +1,4 @@
-"""Python 3.11 compatibility for lava-nc 0.10.0, applied at import time, scoped to one module.
+"""Compatibility fixes for lava-nc 0.10.0, applied at import time, each scoped to one module.
 
 Why: ``lava.magma.compiler.var_model`` declares dataclass fields whose defaults are instances of
 another (mutable, hence unhashable) dataclass, e.g. ``x: ByteEncoder = ByteEncoder()``. Python
@@ -9,7 +9,14 @@ What: a ``sys.meta_path`` finder that handles exactly ``lava.magma.compiler.var_
 the installed source, rewrites each such class-level default ``Cls()`` into
 ``dataclasses.field(default_factory=Cls)`` on the AST, and compiles it in memory. Nothing in
 site-packages is read-modified-written, and no bytecode cache is written for the patched module.
-On Python < 3.11 :func:`install` does nothing.
+On Python < 3.11 this fix is not installed.
+
+A second, version-independent fix: ``lava.magma.runtime.message_infrastructure.multiprocessing``
+calls ``multiprocessing.set_start_method('fork')`` at import, which raises ``RuntimeError:
+context has already been set`` whenever anything (tqdm's lock, a DataLoader, a Pool) used
+multiprocessing first, even when the method already is 'fork'. While that one module executes,
+``set_start_method`` is made a no-op if the requested method is already the current one; any
+real conflict (e.g. 'spawn' was chosen) still raises, with the reason.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import sys
 from types import CodeType
 
 TARGET = "lava.magma.compiler.var_model"
+MP_TARGET = "lava.magma.runtime.message_infrastructure.multiprocessing"
 _FIELD_ALIAS = "_tks_lava_dataclass_field"
 
 
@@ -104,14 +112,47 @@ class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         return code
 
 
+class _IdempotentStartMethodLoader(importlib.machinery.SourceFileLoader):
+    """Executes its module with ``multiprocessing.set_start_method`` tolerant of a no-op call."""
+
+    def exec_module(self, module) -> None:  # noqa: ANN001 - importlib protocol
+        import multiprocessing as mp
+
+        original = mp.set_start_method
+
+        def set_start_method(method: str, force: bool = False) -> None:
+            current = mp.get_start_method(allow_none=True)
+            if current == method:
+                return
+            if current is not None and not force:
+                raise RuntimeError(
+                    f"Lava needs the multiprocessing start method {method!r}, but {current!r} "
+                    "was already chosen in this process; do not set another start method "
+                    "before using Lava"
+                )
+            original(method, force=force)
+
+        mp.set_start_method = set_start_method
+        try:
+            super().exec_module(module)
+        finally:
+            mp.set_start_method = original
+
+
 class _VarModelFinder(importlib.abc.MetaPathFinder):
+    """Routes the patched Lava modules to their loaders; everything else is left alone."""
+
+    def __init__(self, loaders: dict[str, type[importlib.machinery.SourceFileLoader]]) -> None:
+        self.loaders = loaders
+
     def find_spec(self, fullname, path, target=None):  # noqa: ANN001 - importlib protocol
-        if fullname != TARGET:
+        loader = self.loaders.get(fullname)
+        if loader is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec
-        spec.loader = _PatchedSourceLoader(fullname, spec.origin)
+        spec.loader = loader(fullname, spec.origin)
         return spec
 
 
@@ -121,12 +162,13 @@ def needed() -> bool:
 
 
 def install() -> bool:
-    """Register the import hook once; returns whether it is active."""
-    if not needed():
-        return False
+    """Register the import hook once; returns whether the Python 3.11 fix is active."""
     if any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
-        return True
-    if TARGET in sys.modules:  # already imported (then it imported fine): nothing to do
-        return False
-    sys.meta_path.insert(0, _VarModelFinder())
-    return True
+        return needed()
+    loaders: dict[str, type[importlib.machinery.SourceFileLoader]] = {
+        MP_TARGET: _IdempotentStartMethodLoader
+    }
+    if needed() and TARGET not in sys.modules:  # imported already means it imported fine
+        loaders[TARGET] = _PatchedSourceLoader
+    sys.meta_path.insert(0, _VarModelFinder(loaders))
+    return TARGET in loaders
