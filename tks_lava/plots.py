@@ -1,0 +1,108 @@
+"""Matplotlib figures of per-step results, shared by the notebooks, the demo and benchmarks.
+
+Each function draws into a new figure (or the given axes) and returns the figure; ``save``
+writes it atomically as PNG. Inputs are the arrays of :mod:`tks_lava.metrics`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tks_lava import metrics
+
+
+def _figure(ax=None, size=(6.4, 4.0)):  # noqa: ANN001, ANN202 - matplotlib objects
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+    return ax.figure, ax
+
+
+def per_step_accuracy(results: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, ax=None):  # noqa: ANN001, ANN201
+    """Accuracy of each step alone (solid) and of the running mean (dashed), per model.
+
+    ``results`` maps a label to ``(logits (N, C, T), labels (N,))``.
+    """
+    fig, ax = _figure(ax)
+    for i, (name, (logits, labels)) in enumerate(results.items()):
+        color = f"C{i}"
+        steps = np.arange(1, logits.shape[-1] + 1)
+        ax.plot(steps, 100 * metrics.per_step_accuracy(logits, labels), "o-", color=color,
+                label=f"{name}: step t alone")  # fmt: skip
+        ax.plot(steps, 100 * metrics.cumulative_accuracy(logits, labels), "s--", color=color,
+                label=f"{name}: mean of steps 1..t")  # fmt: skip
+    ax.set(title=title, xlabel="timestep t", ylabel="test accuracy (%)")
+    ax.set_xticks(steps)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def early_exit_curve(
+    results: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    thresholds: Sequence[float] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+    title: str = "Confidence early exit",
+    ax=None,  # noqa: ANN001
+):  # noqa: ANN201
+    """Accuracy vs mean timesteps used, sweeping the confidence threshold, per model."""
+    fig, ax = _figure(ax)
+    for i, (name, (logits, labels)) in enumerate(results.items()):
+        curve = metrics.early_exit_curve(logits, labels, thresholds)
+        ax.plot(curve.mean_steps, 100 * curve.accuracy, "o-", color=f"C{i}", label=name)
+    ax.set(title=title, xlabel="mean timesteps used per sample", ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="threshold swept " + f"{min(thresholds)}..{max(thresholds)}", fontsize=8)
+    return fig
+
+
+def parity(lava_logits: np.ndarray, torch_logits: np.ndarray, sample: int = 0, ax=None):  # noqa: ANN001, ANN201
+    """Lava vs PyTorch logits of one sample over time, every class overlaid."""
+    fig, ax = _figure(ax)
+    steps = np.arange(1, lava_logits.shape[-1] + 1)
+    for c in range(lava_logits.shape[1]):
+        ax.plot(steps, torch_logits[sample, c], "-", color=f"C{c % 10}", alpha=0.6,
+                label="PyTorch (SLAYER)" if c == 0 else None)  # fmt: skip
+        ax.plot(steps, lava_logits[sample, c], "x", color=f"C{c % 10}",
+                label="Lava fixed point" if c == 0 else None)  # fmt: skip
+    diff = float(np.abs(lava_logits[sample] - torch_logits[sample]).max())
+    ax.set(title=f"Sample {sample}: per-step logits, max |diff| = {diff:.3g}",
+           xlabel="timestep t", ylabel="logit (readout voltage / 4096)")  # fmt: skip
+    ax.set_xticks(steps)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def per_class_accuracy(
+    results: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    class_names: Sequence[str],
+    t: int = 1,
+    ax=None,  # noqa: ANN001
+):  # noqa: ANN201
+    """Accuracy of step ``t`` alone, per class, one bar group per model."""
+    fig, ax = _figure(ax, size=(7.5, 4.0))
+    width = 0.8 / max(len(results), 1)
+    x = np.arange(len(class_names))
+    for i, (name, (logits, labels)) in enumerate(results.items()):
+        acc = metrics.per_class_accuracy(logits, labels, t=t, num_classes=len(class_names))
+        ax.bar(x + i * width, 100 * acc, width, label=name, color=f"C{i}")
+    ax.set_xticks(x + width * (len(results) - 1) / 2, class_names)
+    ax.set(title=f"Per-class accuracy of step {t} alone", xlabel="class",
+           ylabel="test accuracy (%)", ylim=(0, 100))  # fmt: skip
+    ax.legend(fontsize=8)
+    return fig
+
+
+def save(fig, path: str | os.PathLike) -> Path:  # noqa: ANN001
+    """Write ``fig`` as PNG atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
