@@ -1,0 +1,139 @@
+"""``python -m tks_lava.train``: train a TKS (or baseline) SNN and export it to NetX.
+
+A thin layer over :mod:`tks_lava.training`: arguments left out take the dataset's defaults
+(``tks_lava.training.DATASET_DEFAULTS``); the resolved config is saved as ``config.json`` in the
+run folder. Exit status 0 on success, 2 on a usage or data problem (one-line message, no
+traceback), 130 when interrupted (the run can be resumed with ``--resume``).
+
+Examples::
+
+    python -m tks_lava.train                                  # TKS on the offline ndigits
+    python -m tks_lava.train --method baseline --publish ndigits_baseline
+    python -m tks_lava.train --dataset ncaltech101 --data-root ~/data   # VGG-SNN, 48x48, T=10
+    python -m tks_lava.train --resume runs/ndigits-tks-20260101-120000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from tks_lava import checkpoint as ckpt
+from tks_lava.data.aer import EventFormatError
+from tks_lava.data.registry import DATASETS
+from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
+from tks_lava.losses import LOSSES
+from tks_lava.models import ARCHITECTURES
+from tks_lava.training import (
+    DATASET_DEFAULTS,
+    ConfigError,
+    TrainConfig,
+    format_accuracy_table,
+    resolve_config,
+    resume_config,
+    train,
+)
+
+DATA_ERRORS = (DatasetNotFoundError, DatasetLayoutError, EventFormatError, ConfigError)
+
+
+def _defaults_help() -> str:
+    nd = DATASET_DEFAULTS["ndigits"]
+    return (
+        "Defaults depend on --dataset; ndigits: "
+        f"{nd['model']}, T={nd['timesteps']}, native 34x34 frames, {nd['epochs']} epochs, "
+        f"batch {nd['batch_size']}, lr {nd['lr']:g} (AdamW, weight decay 0.01, cosine, "
+        f"{nd['warmup_epochs']} warm-up epoch), temperature 5, lam_max 0.3."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every option defaults to None = "take the dataset's default" (or the resumed run's)."""
+    p = argparse.ArgumentParser(
+        prog="python -m tks_lava.train",
+        description="Train a spiking network with Temporal Knowledge Sharing (or a baseline "
+        "loss) using lava-dl SLAYER, log per-step test accuracy every epoch, and export the "
+        "best model to NetX HDF5 with a model card.",
+        epilog=_defaults_help(),
+    )
+    add = p.add_argument
+    add("--dataset", choices=sorted(DATASETS), help="dataset (default ndigits, offline)")
+    add("--data-root", help="dataset root (ndigits: where it is generated)")
+    add("--download", action="store_true", help="download a missing real dataset (large)")
+    add("--cache-dir", help="frame-cache folder (default $TKS_LAVA_CACHE or ~/.cache/tks_lava)")
+    add("--method", choices=sorted(LOSSES), help="loss (default tks)")
+    add("--model", choices=sorted(ARCHITECTURES), help="architecture")
+    add("--timesteps", type=int, help="frames per sample T")
+    add("--frame-size", metavar="HxW", help="frame size, e.g. 48x48, or 'native'")
+    add("--epochs", type=int)
+    add("--batch-size", type=int)
+    add("--lr", type=float, help="peak learning rate (AdamW)")
+    add("--weight-decay", type=float)
+    add("--warmup-epochs", type=int, help="linear warm-up epochs before the cosine decay")
+    add("--temperature", type=float, help="TKS temperature tau")
+    add("--lam-max", type=float, help="TKS weight at the end of the linear ramp")
+    add("--balanced", action=argparse.BooleanOptionalAction, help="class-balanced sampling")
+    add("--seed", type=int, help="seeds weights, torch/numpy/random and the data order")
+    add("--out-dir", help="run folder (default runs/<dataset>-<method>-<timestamp>)")
+    add("--device", choices=["cpu", "cuda"], help="default cpu")
+    add("--workers", type=int, help="DataLoader worker processes (default 0)")
+    add("--limit-train", type=int, metavar="N", help="train on a fixed random subset of N")
+    add("--limit-test", type=int, metavar="N", help="test on a fixed random subset of N")
+    add("--resume", metavar="PATH", help="continue a run: its folder or a checkpoint .pt")
+    add("--stop-after", type=int, metavar="E", help="stop after E epochs in total (resume later)")
+    add("--publish", metavar="NAME", help="also copy the model to <publish-dir>/NAME.{net,pt,json}")
+    add("--publish-dir", help="default: netx_models/ at the repository root")
+    add("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    return p
+
+
+def _config_and_state(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """Resolve the config (from the checkpoint when resuming) and the loaded checkpoint."""
+    if args.resume is None:
+        return resolve_config(args), None
+    state = ckpt.load_checkpoint(args.resume)
+    saved = TrainConfig.from_dict(state["config"])
+    return resume_config(saved, args, Path(state["path"]).parent), state
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.stop_after is not None and args.stop_after < 1:
+        print(f"error: --stop-after must be >= 1, got {args.stop_after}", file=sys.stderr)
+        return 2
+    try:
+        config, state = _config_and_state(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    progress = not args.quiet and sys.stderr.isatty()
+    command = "python -m tks_lava.train " + shlex.join(argv)
+    try:
+        result = train(
+            config,
+            progress,
+            verbose=not args.quiet,
+            resume=state,
+            stop_after=args.stop_after,
+            command=command,
+            download=args.download,
+        )
+    except DATA_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with --resume {config.out_dir}", file=sys.stderr)
+        return 130
+    if result.finished:
+        print(f"\nbest model (epoch {result.best_epoch}), test accuracy after t steps:")
+        print(format_accuracy_table(result.per_step, result.cumulative))
+        print(f"model card: {result.card_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
