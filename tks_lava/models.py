@@ -31,8 +31,19 @@ import torch
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix before lava.lib.dl imports)
 
-#: Reference-like LIF for hidden layers (spec: CUBA with current_decay=1, voltage_decay=0.5).
+#: Hidden-layer CUBA neurons: the parameters of lava-dl's N-MNIST SLAYER tutorial. The spec's
+#: reference-LIF equivalent (current_decay 1, voltage_decay 0.5, threshold 1) trained far worse
+#: with SLAYER's surrogate here: 38% vs 82% test accuracy after 2 epochs on 1,536 ndigits samples
+#: (same seed, lr, budget), so the tutorial values are the default and the LIF is an option.
 DEFAULT_NEURON = {
+    "threshold": 1.25,
+    "current_decay": 0.25,
+    "voltage_decay": 0.03,
+    "tau_grad": 0.03,
+    "scale_grad": 3.0,
+    "requires_grad": False,
+}
+REFERENCE_LIF_NEURON = {
     "threshold": 1.0,
     "current_decay": 1.0,
     "voltage_decay": 0.5,
@@ -108,6 +119,12 @@ ARCHITECTURES: dict[str, tuple[LayerSpec, ...]] = {
         _conv(512),
         LayerSpec("pool", k=2, stride=2),
         LayerSpec("flatten"),
+    ),
+    # Tests only: one strided conv 2->4, flatten, dense 16 (trains in a second on CPU).
+    "tiny_snn": (
+        _conv(4, 2),
+        LayerSpec("flatten"),
+        LayerSpec("dense", out=16),
     ),
 }
 
