@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tks_lava.demo
+	$(PY) -m tks_lava.demo $(if $(RETRAIN),--retrain)
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -8,7 +8,6 @@ with :data:`SHIPPED` (about 10 minutes each on 2 cores).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from tks_lava.export import card_files, default_publish_dir, load_card, verify_card
@@ -53,7 +52,7 @@ def torch_table() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tks_lava.demo", description=__doc__)
     p.add_argument(
-        "--retrain", action="store_true", default=bool(os.environ.get("RETRAIN")),
+        "--retrain", action="store_true", default=False,
         help="train and publish the shipped models even if they are current",
     )  # fmt: skip
     p.add_argument("--limit", type=int, default=100, help="test samples to run in Lava")
