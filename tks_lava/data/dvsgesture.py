@@ -10,10 +10,10 @@ import numpy as np
 
 from tks_lava.data.aer import EVENT_DTYPE, EventFormatError, check_time_order
 from tks_lava.data.frames import clip_to_sensor
-from tks_lava.data.spec import DatasetSpec, FileList, is_visible
+from tks_lava.data.spec import FileList, OfficialSplitSpec, is_visible
 
 
-class DVSGesture(DatasetSpec):
+class DVSGesture(OfficialSplitSpec):
     """DVS128 Gesture (Amir et al. 2017) in tonic's preprocessed form: one ``<label>.npy`` per
     gesture (columns x, y, p, t with t in ms), official train/test split by folder.
 
@@ -55,16 +55,6 @@ class DVSGesture(DatasetSpec):
         "  Let tonic download its preprocessed copy once on a connected machine:\n"
         "  tonic.datasets.DVSGesture(save_to=<data-root>, train=True) (and train=False)."
     )
-
-    @classmethod
-    def locate(cls, root: str | os.PathLike | None) -> Path:
-        root = Path(root).expanduser() if root is not None else cls.default_root()
-        for cand in cls.candidates(root):
-            if all((cand / d).is_dir() for d in cls.splits.values()):
-                return cand
-        if not root.exists():
-            raise cls.not_found(root, f"data root {root} does not exist.")
-        raise cls.not_found(root, f"no {' and '.join(cls.splits.values())} folders under {root}.")
 
     @classmethod
     def find_files(cls, root: str | os.PathLike | None, strict: bool = False) -> FileList:

@@ -8,10 +8,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from tks_lava.data.spec import DatasetSpec, FileList, is_visible
+from tks_lava.data.spec import FileList, OfficialSplitSpec, is_visible
 
 
-class NMNIST(DatasetSpec):
+class NMNIST(OfficialSplitSpec):
     """N-MNIST (Orchard et al. 2015): 60,000 + 10,000 recordings of 34 x 34 px, 10 classes,
     AER ``.bin`` files, official Train/Test split (taken from the folder names).
 
@@ -40,16 +40,6 @@ class NMNIST(DatasetSpec):
     download_size: ClassVar[str | None] = "two zip files (Train, Test); size not verified here"
     split_rule: ClassVar[str] = "official: Train/ -> train, Test/ -> test"
     splits: ClassVar[dict[str, str]] = {"train": "Train", "test": "Test"}
-
-    @classmethod
-    def locate(cls, root: str | os.PathLike | None) -> Path:
-        root = Path(root).expanduser() if root is not None else cls.default_root()
-        for cand in cls.candidates(root):
-            if all((cand / d).is_dir() for d in cls.splits.values()):
-                return cand
-        if not root.exists():
-            raise cls.not_found(root, f"data root {root} does not exist.")
-        raise cls.not_found(root, f"no {'/ and '.join(cls.splits.values())}/ folders under {root}.")
 
     @classmethod
     def find_files(cls, root: str | os.PathLike | None, strict: bool = False) -> FileList:

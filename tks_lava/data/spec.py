@@ -211,3 +211,21 @@ class DatasetSpec:
             f"default frames {cls.default_frame_size or (h, w)} (H, W) x {cls.default_timesteps};"
             f" split: {cls.split_rule}"
         )
+
+
+class OfficialSplitSpec(DatasetSpec):
+    """A dataset that ships its own split as one folder per split (``splits`` maps them)."""
+
+    splits: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def locate(cls, root: str | os.PathLike | None) -> Path:
+        """The folder holding every split folder; ``DatasetNotFoundError`` if none does."""
+        root = Path(root).expanduser() if root is not None else cls.default_root()
+        for cand in cls.candidates(root):
+            if all((cand / d).is_dir() for d in cls.splits.values()):
+                return cand
+        if not root.exists():
+            raise cls.not_found(root, f"data root {root} does not exist.")
+        folders = " and ".join(f"{d}/" for d in cls.splits.values())
+        raise cls.not_found(root, f"no {folders} folders under {root}.")
