@@ -126,3 +126,12 @@ def test_lava_child_crash_exits_nonzero_with_its_traceback(published, monkeypatc
     assert run_netx.main(_argv(published)) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: 1 Lava process model(s) failed") and "ValueError: boom" in err
+
+
+def test_limit_takes_classes_round_robin():
+    from tks_lava.netx_eval import class_interleaved_order
+
+    labels = [0, 0, 0, 1, 1, 2]  # stored class by class, like the splits
+    order = class_interleaved_order(labels)
+    assert order.tolist() == [0, 3, 5, 1, 4, 2]
+    assert sorted(order.tolist()) == list(range(6))

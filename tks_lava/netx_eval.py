@@ -115,6 +115,20 @@ class NetxEvaluation:
         return out
 
 
+def class_interleaved_order(labels: np.ndarray) -> np.ndarray:
+    """Indices visiting the classes round-robin (each class in its own order).
+
+    Splits are stored class by class, so "the first N samples" would be a few classes only;
+    any prefix of this order is as class-balanced as N allows and stays deterministic.
+    """
+    labels = np.asarray(labels)
+    rank = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rank[idx] = np.arange(len(idx))
+    return np.lexsort((labels, rank))
+
+
 def load_eval_data(
     card: dict[str, Any],
     *,
@@ -126,6 +140,8 @@ def load_eval_data(
     progress: bool = True,
 ):
     """Frames (N, C, H, W, T) and labels of the card's dataset, checked against the card."""
+    import torch
+
     from tks_lava.data import FrameConfig, FrameDataset
 
     name = dataset or card["dataset"]
@@ -152,8 +168,9 @@ def load_eval_data(
             f"{ds.num_classes}; use the dataset the model was trained on ({card['dataset']!r})"
         )
     frames, labels = ds.as_tensors()
-    if limit is not None:
-        frames, labels = frames[:limit], labels[:limit]
+    if limit is not None:  # a class-balanced prefix, not the first (class-sorted) samples
+        keep = torch.as_tensor(class_interleaved_order(labels.numpy())[:limit])
+        frames, labels = frames[keep], labels[keep]
     return frames, labels.numpy()
 
 
