@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tks_lava.data.paths import atomic_path
+
 
 def to_jsonable(obj: Any) -> Any:
     """``obj`` with numpy scalars/arrays, tuples and Paths turned into plain JSON types.
@@ -30,16 +32,9 @@ def to_jsonable(obj: Any) -> Any:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temp file beside it and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:

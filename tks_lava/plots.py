@@ -100,9 +100,8 @@ def per_class_accuracy(
 
 def save(fig, path: str | os.PathLike) -> Path:  # noqa: ANN001
     """Write ``fig`` as PNG atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    from tks_lava.data.paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return Path(path)
