@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tks_lava.run_netx import main as run_netx_main
 
-    print(f"\nLava (Loihi2SimCfg, fixed point) on the first {args.limit} test samples:")
+    print(f"\nLava (Loihi2SimCfg, fixed point) on {args.limit} test samples, classes round-robin:")
     return run_netx_main(["--compare", "--limit", str(args.limit)])
 
 
