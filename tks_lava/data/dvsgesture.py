@@ -71,15 +71,6 @@ class DVSGesture(OfficialSplitSpec):
         return files, labels, list(cls.classes)
 
     @classmethod
-    def split_indices(cls, files: list[Path], labels: np.ndarray, split: str) -> np.ndarray:
-        if split not in cls.splits:
-            raise ValueError(f"split must be one of {list(cls.splits)}, got {split!r}")
-        part = cls.splits[split]
-        return np.asarray(
-            [i for i, f in enumerate(files) if f.parent.parent.name == part], dtype=np.int64
-        )
-
-    @classmethod
     def read_events(cls, path: Path) -> tuple[np.ndarray, int]:
         try:
             raw = np.load(path)

@@ -60,15 +60,6 @@ class NMNIST(OfficialSplitSpec):
         return files, np.asarray(labels, dtype=np.int64), classes
 
     @classmethod
-    def split_indices(cls, files: list[Path], labels: np.ndarray, split: str) -> np.ndarray:
-        if split not in cls.splits:
-            raise ValueError(f"split must be one of {list(cls.splits)}, got {split!r}")
-        part = cls.splits[split]
-        return np.asarray(
-            [i for i, f in enumerate(files) if f.parent.parent.name == part], dtype=np.int64
-        )
-
-    @classmethod
     def download(cls, root: Path) -> None:
         print(f"Downloading N-MNIST ({cls.download_size}) with tonic into {root} ...", flush=True)
         try:

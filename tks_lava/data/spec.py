@@ -229,3 +229,13 @@ class OfficialSplitSpec(DatasetSpec):
             raise cls.not_found(root, f"data root {root} does not exist.")
         folders = " and ".join(f"{d}/" for d in cls.splits.values())
         raise cls.not_found(root, f"no {folders} folders under {root}.")
+
+    @classmethod
+    def split_indices(cls, files: list[Path], labels: np.ndarray, split: str) -> np.ndarray:
+        """Indices of the files inside the split's folder (``<split folder>/<group>/<file>``)."""
+        if split not in cls.splits:
+            raise ValueError(f"split must be one of {list(cls.splits)}, got {split!r}")
+        part = cls.splits[split]
+        return np.asarray(
+            [i for i, f in enumerate(files) if f.parent.parent.name == part], dtype=np.int64
+        )
