@@ -261,3 +261,53 @@ def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         ckpt.load_checkpoint(tmp_path / "junk.pt")
+
+
+# ----------------------------------------------------------------------------- architectures
+def test_unsupported_layer_in_arch_file_is_refused_before_any_data(tmp_path, capsys):
+    spec = tmp_path / "mine.json"
+    spec.write_text(json.dumps({"layers": [{"kind": "conv", "out": 4}, {"kind": "unpool"}]}))
+    out = tmp_path / "run"
+    argv = ["--dataset", "nmnist", "--data-root", str(tmp_path / "nowhere"),
+            "--arch-file", str(spec), "--out-dir", str(out)]  # fmt: skip
+    assert main(argv) == 2  # the data root does not exist either: the layer is named first
+    err = capsys.readouterr().err
+    assert "layer 1: layer kind 'unpool' cannot be deployed to Lava" in err
+    assert "dataset" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_input_that_pools_to_zero_is_refused_before_any_data(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--dataset", "nmnist", "--data-root", str(tmp_path / "nowhere"), "--model", "vgg_snn",
+            "--frame-size", "8x8", "--out-dir", str(out)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "vgg_snn: layer 11 (pool): input H = 1 cannot be pooled by k=2 (pools to zero)" in err
+    assert "nothing was written" in err and not out.exists()
+
+
+@pytest.mark.slow
+def test_pooling_arch_file_trains_publishes_and_runs_in_lava_exactly(tiny, tmp_path):
+    from tks_lava import run_netx
+
+    spec = tmp_path / "pooled.json"
+    spec.write_text(json.dumps({"layers": [
+        {"kind": "conv", "out": 8, "k": 3, "padding": 1},
+        {"kind": "pool", "k": 2, "stride": 2},
+        {"kind": "conv", "out": 8, "k": 3, "stride": 2, "padding": 1},
+        {"kind": "pool", "k": 2, "stride": 2},
+        {"kind": "flatten"},
+    ]}))  # fmt: skip
+    pub = tmp_path / "netx_models"
+    argv = tiny_argv(tiny, tmp_path / "run", "--arch-file", str(spec), "--epochs", "1",
+                     "--publish", "pooled", "--publish-dir", str(pub))  # fmt: skip
+    assert main(argv) == 0
+    card = json.loads((pub / "pooled.json").read_text())
+    assert card["model_config"]["name"] == "pooled" and card["latency"] == 4  # 4 blocks
+    out = tmp_path / "lava.json"
+    assert run_netx.main(["--model", str(pub / "pooled.json"), "--data-root", str(tiny["root"]),
+                          "--cache-dir", str(tiny["cache"]), "--limit", "2", "--t", "3",
+                          "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    agreement = json.loads(out.read_text())["torch_agreement"]
+    assert agreement["argmax_agreement"] == 1.0 and agreement["max_abs_logit_diff"] == 0.0

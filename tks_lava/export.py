@@ -21,7 +21,7 @@ import torch
 
 import tks_lava
 from tks_lava.data.paths import atomic_path
-from tks_lava.models import ModelConfig, SpikingNet, build_model
+from tks_lava.models import ArchitectureError, ModelConfig, SpikingNet, build_model
 
 CARD_FORMAT = "tks_lava.model_card/1"
 WEIGHTS_FORMAT = "tks_lava.weights/1"
@@ -94,13 +94,30 @@ def _copy(model: SpikingNet) -> SpikingNet:
 def export_netx(model: SpikingNet, path: str | os.PathLike) -> Path:
     """Write ``model`` as NetX HDF5 to ``path`` atomically; ``model`` is left as it was.
 
+    The file is loaded into NetX before it replaces ``path``: a network Lava cannot build raises
+    :class:`~tks_lava.models.ArchitectureError` and leaves whatever was at ``path`` untouched.
     SLAYER's ``block.export_hdf5`` removes weight normalisation from the block it exports (the
     state dict then has ``weight`` instead of ``weight_g``/``weight_v``), so a copy is exported.
     """
     path = Path(path)
     with atomic_path(path) as tmp:
         _copy(model).export_hdf5(str(tmp))
+        close_netx(load_netx(tmp, model.config.input_shape))
     return path
+
+
+def load_netx(net_path: str | Path, input_shape: tuple[int, int, int], **kw: Any) -> Any:
+    """``netx.hdf5.Network`` of a NetX file for (C, H, W) frames; ``ArchitectureError`` naming
+    the file and NetX's reason if it cannot be built."""
+    from lava.lib.dl import netx
+
+    c, h, w = input_shape
+    try:
+        return netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c), **kw)
+    except Exception as err:  # NetX raises NotImplementedError, RuntimeError, KeyError, ...
+        raise ArchitectureError(
+            f"{net_path}: NetX cannot build this network ({type(err).__name__}: {err})"
+        ) from err
 
 
 def save_weights(model: SpikingNet, path: str | os.PathLike) -> Path:
@@ -227,3 +244,8 @@ def publish(
         dst["card"], {**card, "net_file": dst["net"].name, "weights_file": dst["weights"].name}
     )
     return dst
+
+
+def close_netx(net: Any) -> None:
+    """Close the HDF5 file a ``netx.hdf5.Network`` keeps open (NetX never closes it)."""
+    net.net_config.f.close()

@@ -26,7 +26,7 @@ from tks_lava.data.aer import EventFormatError
 from tks_lava.data.registry import DATASETS
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
 from tks_lava.losses import LOSSES
-from tks_lava.models import ARCHITECTURES
+from tks_lava.models import ARCHITECTURES, ArchitectureError
 from tks_lava.training import (
     DATASET_DEFAULTS,
     ConfigError,
@@ -37,7 +37,13 @@ from tks_lava.training import (
     train,
 )
 
-DATA_ERRORS = (DatasetNotFoundError, DatasetLayoutError, EventFormatError, ConfigError)
+DATA_ERRORS = (
+    DatasetNotFoundError,
+    DatasetLayoutError,
+    EventFormatError,
+    ConfigError,
+    ArchitectureError,
+)
 
 
 def _defaults_help() -> str:
@@ -65,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--download", action="store_true", help="download a missing real dataset (large)")
     add("--cache-dir", help="frame-cache folder (default $TKS_LAVA_CACHE or ~/.cache/tks_lava)")
     add("--method", choices=sorted(LOSSES), help="loss (default tks)")
-    add("--model", choices=sorted(ARCHITECTURES), help="architecture")
+    add("--model", metavar="NAME", help=f"architecture: {', '.join(sorted(ARCHITECTURES))}")
+    add(
+        "--arch-file", metavar="JSON", help="your own architecture (ModelConfig JSON: name, layers)"
+    )
     add("--timesteps", type=int, help="frames per sample T")
     add("--frame-size", metavar="HxW", help="frame size, e.g. 48x48, or 'native'")
     add("--epochs", type=int)

@@ -43,9 +43,17 @@ from tks_lava import export
 from tks_lava.data.frames import FrameConfig
 from tks_lava.data.paths import write_bytes_atomic
 from tks_lava.data.registry import get_spec
+from tks_lava.deployable import DeployCheck, check_deployable
 from tks_lava.losses import LOSSES, lam_schedule, make_loss, tks_components
 from tks_lava.metrics import cumulative_accuracy, per_step_accuracy
-from tks_lava.models import ARCHITECTURES, SpikingNet, build_model, make_config
+from tks_lava.models import (
+    ARCHITECTURES,
+    ArchitectureError,
+    SpikingNet,
+    build_model,
+    load_arch_file,
+    make_config,
+)
 
 __all__ = [
     "COMMON_DEFAULTS",
@@ -124,7 +132,9 @@ class TrainConfig:
     Parameters:
         dataset: registered dataset name (``tks_lava.data.DATASETS``).
         method: loss, one of ``tks``, ``baseline``, ``tet``, ``ls`` (``tks_lava.losses``).
-        model: architecture name (``tks_lava.models.ARCHITECTURES``).
+        model: architecture name (``tks_lava.models.ARCHITECTURES``); with ``arch_file``, the
+            name the file gives its architecture.
+        arch_file: a JSON architecture of one's own (:func:`tks_lava.models.load_arch_file`).
         timesteps: frames per sample T.
         frame_size: frame (H, W); None = the sensor's native size.
         epochs, batch_size, lr, weight_decay: AdamW with a cosine schedule over all steps.
@@ -141,6 +151,7 @@ class TrainConfig:
     dataset: str = "ndigits"
     method: str = _ND["method"]
     model: str = _ND["model"]
+    arch_file: str | None = None
     timesteps: int = _ND["timesteps"]
     frame_size: tuple[int, int] | None = _ND["frame_size"]
     epochs: int = _ND["epochs"]
@@ -244,6 +255,12 @@ def resolve_config(
         values["warmup_epochs"] = min(values["warmup_epochs"], values["epochs"] // 4)
     if "frame_size" in given:
         values["frame_size"] = _parse_frame_size(given["frame_size"])
+    if values.get("arch_file") is not None:
+        values["arch_file"] = str(values["arch_file"])
+        try:
+            values["model"] = str(load_arch_file(values["arch_file"])["name"])
+        except ArchitectureError as err:
+            raise ConfigError(str(err)) from None
     if "out_dir" not in given:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         values["out_dir"] = str(Path("runs") / f"{dataset}-{values['method']}-{stamp}")
@@ -272,8 +289,8 @@ def check_config(config: TrainConfig) -> None:
     checks = [
         (c.method in LOSSES, f"method must be one of {sorted(LOSSES)}, got {c.method!r}"),
         (
-            c.model in ARCHITECTURES,
-            f"model must be one of {sorted(ARCHITECTURES)}, got {c.model!r}",
+            c.model in ARCHITECTURES or c.arch_file is not None,
+            f"model must be one of {sorted(ARCHITECTURES)} (or use --arch-file), got {c.model!r}",
         ),
         (c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}"),
         (c.batch_size >= 1, f"batch size must be >= 1, got {c.batch_size}"),
@@ -440,10 +457,39 @@ def _loader(ds: Dataset, batch_size: int, order: list[int] | None, workers: int)
 
 
 # ----------------------------------------------------------------------------- model steps
+def architecture(config: TrainConfig) -> str | dict[str, Any]:
+    """The run's architecture: a registered name, or the spec read from ``arch_file``."""
+    return load_arch_file(config.arch_file) if config.arch_file else config.model
+
+
+def planned_input_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """(C, H, W) of the run's frames, from the dataset's sensor and the framing (no data read)."""
+    width, height, polarities = get_spec(config.dataset).sensor_size
+    h, w = config.frame_size or (height, width)
+    return (int(polarities), int(h), int(w))
+
+
+def check_architecture(config: TrainConfig) -> DeployCheck:
+    """Refuse, before any data is read, an architecture/input size that Lava cannot run.
+
+    The class count is not known before the data is read; the readout is a dense layer, which
+    deploys for any count, so the check uses the spec's own or 2.
+    """
+    arch = architecture(config)
+    classes = arch.get("num_classes", 2) if isinstance(arch, dict) else 2
+    try:
+        return check_deployable(make_config(arch, planned_input_shape(config), classes))
+    except ArchitectureError as err:
+        raise ConfigError(f"{err}\n(checked before training: nothing was written)") from None
+
+
 def make_model(config: TrainConfig, data: DataBundle) -> SpikingNet:
     """Seed everything from ``config.seed`` and build the network for ``data``."""
     ckpt.seed_everything(config.seed)
-    model_config = make_config(config.model, data.input_shape, len(data.classes))
+    try:
+        model_config = make_config(architecture(config), data.input_shape, len(data.classes))
+    except ArchitectureError as err:
+        raise ConfigError(str(err)) from None
     return build_model(model_config).to(config.device)
 
 
@@ -672,6 +718,9 @@ def train(
         _check_same_run(TrainConfig.from_dict(state["config"]), config)
     check_config(config)
     say = log if verbose else (lambda _msg: None)
+    deploy = check_architecture(config)
+    say(f"{config.model}: deployable to Lava ({deploy.layers} NetX layers, checked in "
+        f"{deploy.seconds:.1f} s)")  # fmt: skip
     data = load_data(config, progress, download)
     out = Path(config.out_dir)
     if state is None and (out / ckpt.LAST).exists():
