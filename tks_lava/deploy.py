@@ -16,6 +16,7 @@ Timing conventions (measured, and checked by the tests against SLAYER):
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,18 @@ def frames_to_raster(frames: torch.Tensor | np.ndarray, window: int) -> np.ndarr
     return raster
 
 
+def logit_columns(n_samples: int, timesteps: int, latency: int, window: int) -> np.ndarray:
+    """Recorded columns (0-based steps) holding input-aligned step t of sample n: (N, T)."""
+    return np.arange(n_samples)[:, None] * window + np.arange(timesteps)[None, :] + latency + 1
+
+
 def gather_logits(
     recorded: np.ndarray, n_samples: int, timesteps: int, latency: int, window: int
 ) -> np.ndarray:
     """Recorded readout voltages (classes, steps) -> input-aligned logits (N, classes, T)."""
     from tks_lava.adapters.cpu import VOLTAGE_SCALE
 
-    cols = (
-        np.arange(n_samples)[:, None] * window + np.arange(timesteps)[None, :] + latency + 1
-    )  # (N, T)
+    cols = logit_columns(n_samples, timesteps, latency, window)
     if cols.max() >= recorded.shape[-1]:
         raise ValueError(
             f"recorded {recorded.shape[-1]} steps, need {cols.max() + 1} for "
@@ -101,13 +105,19 @@ def run_lava(
     frames: torch.Tensor | np.ndarray,
     *,
     backend: str = "sim",
+    models: str = "fast",
+    jobs: int = 1,
     chunk: int = 50,
     progress: bool = True,
 ) -> LavaRun:
     """Run the NetX network on every sample of ``frames`` (N, C, H, W, T) in one Lava run.
 
-    Returns input-aligned per-step logits (N, classes, T). ``chunk`` samples are run per
-    ``run()`` call only to drive the progress bar; the network is compiled once.
+    Returns input-aligned per-step logits (N, classes, T). ``models``: the simulator's process
+    models, ``fast`` (the project's, bit-exact) or ``reference`` (Lava's stock ones), see
+    :func:`tks_lava.lava_models.run_config`. ``jobs`` > 1 splits the samples over that many
+    independent Lava runtimes (:func:`run_lava_parallel`); the logits are identical. ``chunk``
+    samples are run per ``run()`` call only to drive the progress bar; the network is compiled
+    once per runtime.
     """
     from lava.lib.dl import netx
 
@@ -120,6 +130,12 @@ def run_lava(
     x = torch.as_tensor(frames)
     if x.dim() != 5 or len(x) == 0:
         raise ValueError(f"frames must be a non-empty (N, C, H, W, T) batch, got {tuple(x.shape)}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if jobs > 1 and len(x) > 1:
+        return run_lava_parallel(
+            net_path, x, jobs=jobs, backend=backend, models=models, progress=progress
+        )
     n, c, h, w, t = x.shape
     probe = netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c))
     latency = network_latency(probe)
@@ -134,13 +150,14 @@ def run_lava(
     if backend == "loihi2":
         source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
     else:
-        from lava.magma.core.run_configs import Loihi2SimCfg
-
         from tks_lava.adapters import LogitReadout, SpikeFrameSource
+        from tks_lava.lava_models import run_config
 
         source = SpikeFrameSource(frames_to_raster(x, window))
-        readout = LogitReadout(net.out_layer.neuron.v, steps)
-        run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+        record = np.zeros(steps, bool)
+        record[logit_columns(n, t, latency, window).ravel()] = True
+        readout = LogitReadout(net.out_layer.neuron.v, steps, record)
+        run_cfg = run_config(models)
     source.s_out.connect(net.inp)
 
     t0 = time.perf_counter()
@@ -162,6 +179,82 @@ def run_lava(
         steps=steps,
         compile_s=t1 - t0,
         run_s=run_s,
+    )
+
+
+#: fewest samples worth a worker of their own (a worker spends seconds importing torch and Lava)
+MIN_SAMPLES_PER_JOB = 64
+
+
+def default_jobs(n_samples: int) -> int:
+    """Lava runtimes to run side by side: one per usable core, but none for fewer than
+    :data:`MIN_SAMPLES_PER_JOB` samples."""
+    return max(1, min(len(os.sched_getaffinity(0)), n_samples // MIN_SAMPLES_PER_JOB))
+
+
+def _job(net_path: str, frames: np.ndarray, backend: str, models: str) -> LavaRun:
+    """One worker's share: a Lava runtime of its own, one BLAS/torch thread."""
+    import multiprocessing as mp
+
+    from tks_lava.lava_models.threads import one_blas_thread
+
+    # The worker was spawned (so it inherits no threads); Lava forks its own children from here.
+    mp.set_start_method("fork", force=True)
+    one_blas_thread()
+    torch.set_num_threads(1)
+    return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
+                    progress=False)  # fmt: skip
+
+
+def run_lava_parallel(
+    net_path: str | Path,
+    frames: torch.Tensor,
+    *,
+    jobs: int,
+    backend: str = "sim",
+    models: str = "fast",
+    progress: bool = True,
+) -> LavaRun:
+    """:func:`run_lava` with the samples split over ``jobs`` worker processes, merged in order.
+
+    Each task is a contiguous block of samples run in a fresh Lava runtime inside a spawned
+    worker (Lava forks its own children there). Every sample is reset at the start of its
+    window, so the logits equal a single run's. On any error or Ctrl-C the pool is shut down
+    and each worker's Lava session stops its children on its way out.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    x = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    n = len(x)
+    jobs = min(jobs, n)
+    # a few tasks per worker, so the progress bar moves and uneven runtimes even out
+    bounds = np.linspace(0, n, min(n, 4 * jobs) + 1).astype(int)
+    blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    results: dict[int, LavaRun] = {}
+    t0 = time.perf_counter()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+    try:
+        futures = {
+            pool.submit(_job, str(net_path), x[a:b], backend, models): i
+            for i, (a, b) in enumerate(blocks)
+        }
+        with tqdm(total=n, desc=f"Lava {backend} x{jobs}", unit="sample",
+                  disable=not progress) as bar:  # fmt: skip
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                bar.update(blocks[i][1] - blocks[i][0])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    runs = [results[i] for i in range(len(blocks))]
+    return LavaRun(
+        logits=np.concatenate([r.logits for r in runs]),
+        backend=backend,
+        window=runs[0].window,
+        steps=sum(r.steps for r in runs),
+        compile_s=sum(r.compile_s for r in runs),
+        run_s=time.perf_counter() - t0,
     )
 
 

@@ -184,11 +184,17 @@ def evaluate_netx(
     data_root: str | Path | None = None,
     cache_dir: str | Path | None = None,
     backend: str = "sim",
+    models: str = "fast",
+    jobs: int | None = None,
     parity: bool = True,
     progress: bool = True,
 ) -> NetxEvaluation:
-    """Run a published model in Lava on the first ``t`` frames of each sample (default: all)."""
-    from tks_lava.deploy import run_lava, torch_logits
+    """Run a published model in Lava on the first ``t`` frames of each sample (default: all).
+
+    ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.lava_models`);
+    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.deploy.default_jobs`).
+    """
+    from tks_lava.deploy import default_jobs, run_lava, torch_logits
     from tks_lava.export import load_torch_model
 
     card_path = resolve_card_path(model)
@@ -209,7 +215,10 @@ def evaluate_netx(
         cache_dir=cache_dir, progress=progress,
     )  # fmt: skip
     frames = frames[..., :t]
-    lava = run_lava(files["net"], frames, backend=backend, progress=progress)
+    jobs = default_jobs(len(frames)) if jobs is None else jobs
+    lava = run_lava(
+        files["net"], frames, backend=backend, models=models, jobs=jobs, progress=progress
+    )
     torch_out = None
     if parity:
         torch_out = torch_logits(load_torch_model(files["weights"]), frames)
@@ -221,6 +230,8 @@ def evaluate_netx(
         "samples_per_s": lava.samples_per_s,
         "lava_steps": lava.steps,
         "window": lava.window,
+        "lava_models": models,
+        "jobs": jobs,
     }
     return NetxEvaluation(
         name=card_path.stem,

@@ -40,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--limit", type=int, help="evaluate the first N samples only")
     p.add_argument("--backend", default="sim", choices=("sim", "loihi2"))
+    p.add_argument(
+        "--lava-models", default="fast", choices=("fast", "reference"),
+        help="simulator process models: the project's fast bit-exact ones (default) or Lava's "
+        "stock ones, to verify",
+    )  # fmt: skip
+    p.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="Lava runtimes side by side (default: one per usable core, at most one per 64 "
+        "samples); logits are identical",
+    )  # fmt: skip
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity check")
     p.add_argument("--out", help="write results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -69,8 +79,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['model']} ({r['method']}, {r['dataset']}, {r['backend']}): {r['n_samples']} samples, "
         f"{r['timesteps']} of {r['trained_timesteps']} steps",
         f"  accuracy at t={r['timesteps']}: {100 * r['accuracy_at_t']:.1f}%  "
-        f"(Lava {r['steps_per_s']:.1f} steps/s, {r['samples_per_s']:.2f} samples/s, "
-        f"compile {r['lava_compile_s']:.1f} s, wall {r['wall_s']:.1f} s)",
+        f"(Lava {r['lava_models']} models x{r['jobs']}: {r['steps_per_s']:.1f} steps/s, "
+        f"{r['samples_per_s']:.2f} samples/s, compile {r['lava_compile_s']:.1f} s, "
+        f"wall {r['wall_s']:.1f} s)",
     ]
     if "torch_agreement" in r:
         a = r["torch_agreement"]
@@ -100,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.exit_threshold is not None and not 0 <= args.exit_threshold <= 1:
             raise ValueError(f"--exit-threshold must be in [0, 1], got {args.exit_threshold}")
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         from tks_lava.netx_eval import evaluate_netx
 
         results = []
@@ -107,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             ev = evaluate_netx(
                 model, t=args.t, dataset=args.dataset, split=args.split, limit=args.limit,
                 data_root=args.data_root, cache_dir=args.cache_dir, backend=args.backend,
-                parity=not args.no_parity, progress=not args.quiet,
+                models=args.lava_models, jobs=args.jobs, parity=not args.no_parity,
+                progress=not args.quiet,
             )  # fmt: skip
             results.append(ev.summary(args.exit_threshold))
+    except KeyboardInterrupt:
+        print("interrupted; every Lava runtime was stopped", file=sys.stderr)
+        return 130
     except (ValueError, OSError, RuntimeError) as err:  # one clear line, no Python traceback
         from tks_lava.lava_session import LavaChildError
 
