@@ -55,10 +55,18 @@ class PySpikeFrameSourceModel(PyLoihiProcessModel):
 
 
 class LogitReadout(AbstractProcess):
-    """Records a Var (the readout layer's voltage ``v``) at every step into ``data``."""
+    """Records a Var (the readout layer's voltage ``v``) into ``data[..., step - 1]``.
 
-    def __init__(self, var: Var, num_steps: int) -> None:
-        super().__init__(num_steps=num_steps)
+    ``record`` (bool per step, default all) names the steps whose value is wanted: reading a
+    Var costs every process in the network an extra management round that step, so steps
+    nobody reads (a sample's pipeline flush) are skipped and left at zero.
+    """
+
+    def __init__(self, var: Var, num_steps: int, record: np.ndarray | None = None) -> None:
+        record = np.ones(num_steps, bool) if record is None else np.asarray(record, bool)
+        if record.shape != (num_steps,):
+            raise ValueError(f"record needs one flag per step ({num_steps}), got {record.shape}")
+        super().__init__(num_steps=num_steps, record=record)
         self.ref = RefPort(var.shape)
         self.ref.connect_var(var)
         self.data = Var(shape=var.shape + (num_steps,), init=np.zeros(var.shape + (num_steps,)))
@@ -72,9 +80,8 @@ class PyLogitReadoutModel(PyLoihiProcessModel):
     data: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
     def post_guard(self) -> bool:
-        return True
+        t = self.time_step - 1
+        return t < self.data.shape[-1] and bool(self.proc_params["record"][t])
 
     def run_post_mgmt(self) -> None:
-        t = self.time_step - 1
-        if t < self.data.shape[-1]:
-            self.data[..., t] = self.ref.read()
+        self.data[..., self.time_step - 1] = self.ref.read()
