@@ -112,7 +112,7 @@ def run(
     for name, why in skipped.items():
         log(f"lava: SKIP {name}: {why}")
     out: dict[str, Any] = {
-        "backend": "Loihi2SimCfg(select_tag='fixed_pt') (Lava CPU simulation)",
+        "backend": "Loihi2SimCfg(select_tag='fixed_pt') (Lava CPU simulation, fast models)",
         "torch_threads": torch.get_num_threads(),
         "models": {},
         "skipped": skipped,

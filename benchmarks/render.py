@@ -15,7 +15,7 @@ from benchmarks.report import markdown_table
 from benchmarks.settings import SHIPPED
 from benchmarks.stats import fmt_num, fmt_pct, fmt_stat
 
-SECTIONS = ("train", "data", "lava", "early_exit")
+SECTIONS = ("train", "data", "lava", "lava_speed", "early_exit")
 PRIMARY_TRAIN = "ndigits/small_snn"
 #: TKS must cost almost nothing over the baseline in training: time ratio goal
 TKS_RATIO_GOAL = 1.05
@@ -99,12 +99,28 @@ def build_summary(sections: dict[str, Section], machine: dict[str, Any]) -> dict
             for sec, s in sections.items()
         },
     }
+    speed = _get(sections.get("lava_speed"), "results") or {}
+    summary.update(lava_speed_summary(speed))
     ratio = summary["train_time_ratio_tks_over_baseline"]
     summary["train_time_ratio_goal_met"] = None if ratio is None else ratio <= TKS_RATIO_GOAL
     return summary
 
 
 # ----------------------------------------------------------------------------- Markdown
+
+
+def lava_speed_summary(r: dict[str, Any]) -> dict[str, Any]:
+    """Headline figures of the ``lava_speed`` section (None where it was not measured)."""
+    return {
+        "lava_fast_over_reference_vgg": _get(r, "vgg", "fast_over_reference"),
+        "lava_vgg_step_s_reference": _get(r, "vgg", "step_s", "reference"),
+        "lava_vgg_step_s_fast": _get(r, "vgg", "step_s", "fast"),
+        "lava_vgg_samples_per_s": _get(r, "vgg", "samples_per_s_fast"),
+        "lava_fast_over_reference_small": _median(r, "small", "fast_over_reference"),
+        "lava_over_torch_b1_small": _median(r, "small", "torch_b1_over_lava_fast"),
+        "lava_jobs_speedup": _get(r, "jobs", "speedup"),
+        "lava_ncaltech101_test_hours_16_cores": _get(r, "projection", "hours"),
+    }
 
 
 def machine_table(machine: dict[str, Any]) -> str:
@@ -143,6 +159,16 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("Lava compile + start-up (s)", "lava_compile_s", fmt_num),
         ("SLAYER PyTorch CPU samples/s, batch 1", "slayer_cpu_samples_per_s_batch1", fmt_num),
         ("SLAYER PyTorch CPU samples/s, batch 32", "slayer_cpu_samples_per_s_batch32", fmt_num),
+        ("Lava vgg_snn 48x48 step, stock / fast models (goal >= 50x)",
+         "lava_fast_over_reference_vgg", ratio),
+        (f"Lava samples/s, fast / stock models ({model}; goal >= 3x)",
+         "lava_fast_over_reference_small", ratio),
+        ("PyTorch b1 (1 thread) / Lava fast samples/s (stretch goal <= 2x)",
+         "lava_over_torch_b1_small", ratio),
+        ("Lava vgg_snn 48x48 samples/s (fast, one job, T=10)", "lava_vgg_samples_per_s", fmt_num),
+        ("Lava speed-up, one job per core / one job", "lava_jobs_speedup", ratio),
+        ("projected hours, N-Caltech101 test split in Lava on 16 cores",
+         "lava_ncaltech101_test_hours_16_cores", fmt_num),
         ("frames from the cache (open + read all), samples/s", "cached_frames_samples_per_s",
          fmt_num),
         ("read + bin events, samples/s", "binning_samples_per_s", fmt_num),
@@ -259,6 +285,49 @@ def lava_lines(sec: Section | None) -> list[str]:
             lines += ["", f"{name}: PyTorch on the CPU is {fmt_stat(sp['batch1'])}x (batch 1) and "
                       f"{fmt_stat(sp['batch32'])}x (batch 32) faster than the Lava simulation "
                       "(paired per repeat)."]  # fmt: skip
+    lines += skipped_lines(r.get("skipped"))
+    return lines
+
+
+def lava_speed_lines(sec: Section | None) -> list[str]:
+    if not sec:
+        return ["Not run."]
+    r = sec["results"]
+    lines = ["Lava's stock process models (`--lava-models reference`) against the project's "
+             "bit-exact fast ones (`fast`, the default); see `benchmarks/bench_lava_speed.py`.",
+             ""]  # fmt: skip
+    if "small" in r:
+        sm = r["small"]
+        sp = sm["samples_per_s"]
+        lines += [markdown_table(
+            ["shipped model", "samples x repeats", "stock samples/s", "fast samples/s",
+             "fast / stock", "PyTorch b1, 1 thread", "PyTorch / Lava fast", "fast == stock"],
+            [[r["small_model"], f"{sm['samples']} x {sp['fast']['n']}",
+              fmt_stat(sp["reference"]), fmt_stat(sp["fast"]), fmt_stat(sm["fast_over_reference"]),
+              fmt_stat(sp["torch_b1"]), fmt_stat(sm["torch_b1_over_lava_fast"]),
+              "yes" if sm["fast_equals_reference"] else "**no**"]]), ""]  # fmt: skip
+    v = r["vgg"]
+    lines += [
+        f"vgg_snn at {'x'.join(map(str, v['input_shape'][1:]))}, {v['input_rate']:.0%} of input "
+        f"pixels on: stock models {v['step_s']['reference']:.2f} s per Lava step "
+        f"({v['steps_timed']['reference']} steps timed), fast models "
+        f"{1e3 * v['step_s']['fast']:.1f} ms per step ({v['steps_timed']['fast']} steps): "
+        f"**{v['fast_over_reference']:.0f}x**. Whole samples (T = 10, window {v['window']} "
+        f"steps), fast, one job: {v['samples_per_s_fast']:.3f} samples/s.",
+    ]
+    if "jobs" in r:
+        j = r["jobs"]
+        lines += ["", f"Parallel runtimes: {j['samples']} samples, `--jobs 1` "
+                  f"{j['wall_s']['1']:.1f} s, `--jobs {j['cores']}` "
+                  f"{j['wall_s'][str(j['cores'])]:.1f} s (wall, worker start-up included): "
+                  f"{j['speedup']:.2f}x; logits identical: "
+                  f"{'yes' if j['identical'] else '**no**'}."]  # fmt: skip
+    if "projection" in r:
+        p = r["projection"]
+        lines += ["", f"Projection: the N-Caltech101 test split ({p['samples']} samples, "
+                  f"vgg_snn 48x48, T = 10) on {p['cores']} cores at this machine's per-job "
+                  f"efficiency ({p['per_job_efficiency']:.2f}): **{p['hours']:.2f} h**."
+                  ]  # fmt: skip
     lines += skipped_lines(r.get("skipped"))
     return lines
 
@@ -389,6 +458,8 @@ def render_markdown(
         ("Training throughput", train_lines(sections.get("train"))),
         ("Data: binning vs. frame cache", data_lines(sections.get("data"))),
         ("Deployment: Lava CPU simulation vs. PyTorch", lava_lines(sections.get("lava"))),
+        ("Lava speed: fast vs. stock process models, parallel runtimes",
+         lava_speed_lines(sections.get("lava_speed"))),
         ("Early exit and synaptic operations",
          early_exit_lines(sections.get("early_exit"), markdown_path)),
     ]  # fmt: skip

@@ -71,6 +71,10 @@ def run_section(name: str, settings: Settings, args: argparse.Namespace) -> dict
         from benchmarks import bench_lava
 
         return bench_lava.run(settings, args.models_dir, log)
+    if name == "lava_speed":
+        from benchmarks import bench_lava_speed
+
+        return bench_lava_speed.run(settings, args.models_dir, log)
     if name == "early_exit":
         from benchmarks import bench_early_exit
 

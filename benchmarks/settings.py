@@ -44,6 +44,8 @@ class Settings:
     # deployment: samples per Lava run (also the PyTorch batch-32 batch), Lava repeats
     lava_samples: int = 32
     lava_repeats: int = 3
+    # parallel Lava runtimes: samples run with --jobs 1 and one job per core
+    jobs_samples: int = 256
     # early exit: test samples (None = the whole test split)
     eval_samples: int | None = None
 
@@ -64,6 +66,7 @@ class Settings:
             ncaltech_samples=2,
             lava_samples=4,
             lava_repeats=2,
+            jobs_samples=8,
             eval_samples=64,
         )
 
