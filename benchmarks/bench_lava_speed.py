@@ -61,7 +61,7 @@ def step_seconds(net_path: Path, frames: torch.Tensor, models: str, steps: int) 
 
     c, h, w = frames.shape[1:4]
     net = netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c))
-    source = SpikeFrameSource(frames_to_raster(frames[:1], steps))
+    source = SpikeFrameSource(frames_to_raster(frames[:1], max(steps, frames.shape[-1])))
     source.s_out.connect(net.inp)
     with LavaSession(net, run_config(models)) as session:
         session.run(1)  # first step: lazy set-up in the children

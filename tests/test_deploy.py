@@ -57,6 +57,8 @@ def test_lava_matches_slayer_exactly_and_resets_between_samples(tmp_path, no_lef
     assert np.abs(expected).max() > 0.5, "test network must be active to mean anything"
     both = run_lava(path, frames, progress=False)
     np.testing.assert_array_equal(both.logits, expected)  # bit-exact, all steps, all samples
+    stock = run_lava(path, frames, models="reference", progress=False)
+    np.testing.assert_array_equal(stock.logits, both.logits)  # fast models == Lava's own
     alone = run_lava(path, frames[2:3], progress=False)
     np.testing.assert_array_equal(alone.logits[0], both.logits[2])
     assert both.steps == 3 * both.window and both.steps_per_s > 0

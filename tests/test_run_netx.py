@@ -135,3 +135,20 @@ def test_limit_takes_classes_round_robin():
     order = class_interleaved_order(labels)
     assert order.tolist() == [0, 3, 5, 1, 4, 2]
     assert sorted(order.tolist()) == list(range(6))
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(published, monkeypatch, capsys):
+    import tks_lava.netx_eval
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tks_lava.netx_eval, "evaluate_netx", interrupted)
+    assert run_netx.main(_argv(published)) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_jobs_must_be_positive(published, capsys):
+    assert run_netx.main(_argv(published, "--jobs", "0")) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
