@@ -294,12 +294,17 @@ class SpikingNet(torch.nn.Module):
                 block = cuba.Pool(config.neuron, spec.k, stride=spec.stride, delay_shift=True)
             elif spec.kind == "flatten":
                 block = cuba.Flatten()
-            else:  # dense; LayerSpec.from_dict admits nothing else
+            elif spec.kind == "dense":
                 if len(shape) != 1:
                     raise ArchitectureError(
                         f"{where}: a dense layer needs a flat input; put a flatten layer before it"
                     )
                 block = cuba.Dense(config.neuron, n_in, spec.out, delay_shift=True, **common)
+            else:
+                raise ArchitectureError(
+                    f"{where}: layer kind {spec.kind!r} cannot be deployed to Lava; "
+                    f"supported kinds: {', '.join(LAYER_KINDS)}"
+                )
             self.block_inputs.append(shape)
             shape = _dry_shape(block, shape, where)
             blocks.append(block)
