@@ -192,18 +192,31 @@ def default_jobs(n_samples: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), n_samples // MIN_SAMPLES_PER_JOB))
 
 
+_INTERRUPTED: list[bool] = []
+
+
 def _job(net_path: str, frames: np.ndarray, backend: str, models: str) -> LavaRun:
-    """One worker's share: a Lava runtime of its own, one BLAS/torch thread."""
+    """One worker's share: a Lava runtime of its own, one BLAS/torch thread.
+
+    After a Ctrl-C the worker starts no further share (the pool may have queued one already).
+    """
     import multiprocessing as mp
 
     from tks_lava.lava_models.threads import one_blas_thread
+
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
     # The worker was spawned (so it inherits no threads); Lava forks its own children from here.
     mp.set_start_method("fork", force=True)
     one_blas_thread()
     torch.set_num_threads(1)
-    return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
-                    progress=False)  # fmt: skip
+    try:
+        return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
+                        progress=False)  # fmt: skip
+    except KeyboardInterrupt:
+        _INTERRUPTED.append(True)
+        raise
 
 
 def run_lava_parallel(

@@ -16,10 +16,13 @@ the shared-memory manager down. Every Lava run in tks_lava goes through it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -67,7 +70,10 @@ class LavaSession:
     def __enter__(self) -> LavaSession:
         t0 = time.perf_counter()
         try:
-            self.process.create_runtime(run_cfg=self.run_cfg, compile_config=self.compile_config)
+            with _children_ignore_sigint():
+                self.process.create_runtime(
+                    run_cfg=self.run_cfg, compile_config=self.compile_config
+                )
         except BaseException:
             self._failed = True
             self.close()
@@ -172,6 +178,21 @@ class LavaSession:
         if self._failed:
             _terminate(runtime)
         mp.active_children()  # reap finished children so none stays a zombie
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Fork Lava's children with SIGINT ignored: Ctrl-C reaches the whole process group, and
+    each child would print its own KeyboardInterrupt traceback. The parent alone handles it and
+    stops them (see :meth:`LavaSession.close`). A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _live(actor: mp.Process) -> bool:
