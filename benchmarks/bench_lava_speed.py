@@ -10,8 +10,8 @@ Figures (same machine, same run; repeats interleaved so ratios are paired):
   Lava step with each model set (a few steps of the stock models, more of the fast ones), and
   fast samples/s over whole T = 10 windows.
 * ``jobs``: ``jobs_samples`` shipped-model samples with ``--jobs 1`` and one job per core.
-* ``projection``: hours for the N-Caltech101 test split (``NCALTECH_TEST``) on 16 cores from
-  the measured one-job VGG rate and this machine's measured per-job efficiency.
+The projection for the N-Caltech101 test split is derived from these figures in
+:func:`benchmarks.render.lava_speed_summary`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from benchmarks.stats import paired_ratios, rates, summarize
 VGG_SHAPE = (2, 48, 48)
 VGG_CLASSES = 101
 VGG_INPUT_RATE = 0.1
-NCALTECH_TEST = 870  # per class the last 10% of N-Caltech101's 8,709 recordings
-PROJECTION_CORES = 16
 
 
 def _vgg_net(tmp: Path) -> tuple[Path, torch.Tensor]:
@@ -171,12 +169,4 @@ def run(
     if shipped is not None:
         log(f"lava_speed: jobs, {settings.jobs_samples} samples")
         out["jobs"] = bench_jobs(shipped, settings, log)
-        eff = out["jobs"]["speedup"] / out["jobs"]["cores"]
-        rate16 = out["vgg"]["samples_per_s_fast"] * PROJECTION_CORES * eff
-        out["projection"] = {
-            "samples": NCALTECH_TEST,
-            "cores": PROJECTION_CORES,
-            "per_job_efficiency": eff,
-            "hours": NCALTECH_TEST / rate16 / 3600,
-        }
     return out

@@ -119,8 +119,22 @@ def lava_speed_summary(r: dict[str, Any]) -> dict[str, Any]:
         "lava_fast_over_reference_small": _median(r, "small", "fast_over_reference"),
         "lava_over_torch_b1_small": _median(r, "small", "torch_b1_over_lava_fast"),
         "lava_jobs_speedup": _get(r, "jobs", "speedup"),
-        "lava_ncaltech101_test_hours_16_cores": _get(r, "projection", "hours"),
+        "lava_ncaltech101_test_hours_one_job": ncaltech_hours(r),
     }
+
+
+#: N-Caltech101 test split: per class the last 10% of the 8,709 recordings
+NCALTECH_TEST = 870
+
+
+def ncaltech_hours(r: dict[str, Any]) -> float | None:
+    """Hours for the N-Caltech101 test split in Lava at the measured one-job vgg_snn rate.
+
+    No parallel speed-up is assumed: one runtime keeps ~1.5 cores busy, so a 16-core machine
+    runs several side by side and can only be faster than this (not measured here).
+    """
+    rate = _get(r, "vgg", "samples_per_s_fast")
+    return None if not rate else NCALTECH_TEST / rate / 3600
 
 
 def machine_table(machine: dict[str, Any]) -> str:
@@ -167,8 +181,8 @@ def summary_table(summary: dict[str, Any]) -> str:
          "lava_over_torch_b1_small", ratio),
         ("Lava vgg_snn 48x48 samples/s (fast, one job, T=10)", "lava_vgg_samples_per_s", fmt_num),
         ("Lava speed-up, one job per core / one job", "lava_jobs_speedup", ratio),
-        ("projected hours, N-Caltech101 test split in Lava on 16 cores",
-         "lava_ncaltech101_test_hours_16_cores", fmt_num),
+        ("projected hours, N-Caltech101 test split in Lava, one job (vgg_snn 48x48)",
+         "lava_ncaltech101_test_hours_one_job", fmt_num),
         ("frames from the cache (open + read all), samples/s", "cached_frames_samples_per_s",
          fmt_num),
         ("read + bin events, samples/s", "binning_samples_per_s", fmt_num),
@@ -322,12 +336,12 @@ def lava_speed_lines(sec: Section | None) -> list[str]:
                   f"{j['wall_s'][str(j['cores'])]:.1f} s (wall, worker start-up included): "
                   f"{j['speedup']:.2f}x; logits identical: "
                   f"{'yes' if j['identical'] else '**no**'}."]  # fmt: skip
-    if "projection" in r:
-        p = r["projection"]
-        lines += ["", f"Projection: the N-Caltech101 test split ({p['samples']} samples, "
-                  f"vgg_snn 48x48, T = 10) on {p['cores']} cores at this machine's per-job "
-                  f"efficiency ({p['per_job_efficiency']:.2f}): **{p['hours']:.2f} h**."
-                  ]  # fmt: skip
+    hours = ncaltech_hours(r)
+    if hours is not None:
+        lines += ["", f"Projection: the N-Caltech101 test split ({NCALTECH_TEST} samples, "
+                  f"vgg_snn 48x48, T = 10) at the one-job rate above takes **{hours:.2f} h**; "
+                  "no parallel speed-up is assumed (one runtime keeps about 1.5 cores busy, so "
+                  "on this 2-core machine a second job only competes with the first)."]  # fmt: skip
     lines += skipped_lines(r.get("skipped"))
     return lines
 

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--jobs", type=int, metavar="N",
-        help="Lava runtimes side by side (default: one per usable core, at most one per 64 "
+        help="Lava runtimes side by side (default: one per 2 usable cores, at most one per 64 "
         "samples); logits are identical",
     )  # fmt: skip
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity check")
