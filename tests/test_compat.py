@@ -60,7 +60,8 @@ def test_install_is_noop_before_311(monkeypatch):
     monkeypatch.setattr(compat.sys, "version_info", (3, 10, 13))
     assert compat.install() is False
     (finder,) = [f for f in compat.sys.meta_path if isinstance(f, compat._VarModelFinder)]
-    assert compat.TARGET not in finder.loaders  # only the start-method fix remains
+    # the version-independent fixes remain: multiprocessing start method, numpy's reshape keyword
+    assert set(finder.loaders) == {compat.MP_TARGET, compat.PORTS_TARGET}
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
