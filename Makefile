@@ -1,12 +1,14 @@
 # tks_lava: the README's commands. `make demo` and `make test` set up .venv on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
+# Another interpreter gets its own venv: make VENV=.venv-py313 PYTHON=python3.13 test
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tks_lava-installed
-# lava-nc / lava-dl declare Python <3.11 and pin torch<2.4, numpy<2, pytest<8: install them without
-# their metadata constraints; their real runtime needs are listed in pyproject.toml.
-LAVA_PKGS := lava-nc==0.10.0 lava-dl==0.6.0
+# lava-nc / lava-dl declare Python <3.11 and pin torch<2.4, numpy<2, pytest<8; tonic requires
+# expelliarmus, which it never imports and which has no wheel for Python >= 3.12. Install these
+# three without their metadata constraints; their real runtime needs are listed in pyproject.toml.
+NODEPS_PKGS := lava-nc==0.10.0 lava-dl==0.6.0 tonic==1.7.0
 
 .PHONY: help setup demo test test-fast lint bench clean-venv
 
@@ -15,16 +17,18 @@ help:
 	@echo "make test   - set up .venv and run the whole test suite (what CI runs)"
 	@echo "make bench  - measure training, data and Lava costs; writes BENCHMARKS.md"
 	@echo "make lint   - ruff"
+	@echo "Another Python (3.10-3.13): make PYTHON=python3.12 demo; its own venv: make VENV=.venv-py312 PYTHON=python3.12 test"
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 11) else 1)' \
-	  || { echo "tks_lava needs Python 3.10 or 3.11; '$(PYTHON)' is $$($(PYTHON) -V 2>&1). Run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else 1)' 2>/dev/null \
+	  || { echo "tks_lava needs Python 3.10 to 3.13; '$(PYTHON)' is: $$($(PYTHON) -V 2>&1 | head -1)." \
+	            "Install one (e.g. apt install python3.12-venv, or pyenv) and run: make PYTHON=python3.12 $(or $(MAKECMDGOALS),demo)" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23" 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
-	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(LAVA_PKGS) 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(NODEPS_PKGS) 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
 	$(PY) -c 'import tks_lava, lava.lib.dl.netx, lava.lib.dl.slayer; print("tks_lava", tks_lava.__version__, "ready")'
 	@touch $(STAMP)
 

@@ -1,4 +1,4 @@
-"""The Lava Python 3.11 fix: scoped to one module, no site-packages edits, real runs work."""
+"""The Lava fixes (Python 3.11+, numpy >= 2.1): scoped, no site-packages edits, real runs work."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tks_lava import compat
@@ -59,7 +60,8 @@ def test_install_is_noop_before_311(monkeypatch):
     monkeypatch.setattr(compat.sys, "version_info", (3, 10, 13))
     assert compat.install() is False
     (finder,) = [f for f in compat.sys.meta_path if isinstance(f, compat._VarModelFinder)]
-    assert compat.TARGET not in finder.loaders  # only the start-method fix remains
+    # the version-independent fixes remain: multiprocessing start method, numpy's reshape keyword
+    assert set(finder.loaders) == {compat.MP_TARGET, compat.PORTS_TARGET}
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -90,3 +92,66 @@ def test_fresh_interpreter_imports_tks_lava_then_netx():
     out = _run("import tks_lava, lava.lib.dl.netx, lava.lib.dl.slayer; print('ok')")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+# --------------------------------------------------------------------------- numpy >= 2.1
+RESHAPE_SOURCE = textwrap.dedent(
+    """
+    import functools as ft
+    from functools import partial
+    import numpy as np
+
+    fwd = ft.partial(np.reshape, newshape=(3, 2))
+    bwd = partial(np.reshape, newshape=(2, 3))
+    direct = lambda a: np.reshape(a, newshape=(6, 1))
+    untouched = dict(newshape=(1,))  # not a reshape call: left alone
+    """
+)
+
+
+def test_reshape_patch_renames_only_np_reshape_newshape():
+    code, rewrites = compat.patch_reshape_source(RESHAPE_SOURCE)
+    assert rewrites == 3
+    ns: dict = {}
+    exec(code, ns)
+    assert ns["fwd"].keywords == {"shape": (3, 2)} and ns["bwd"].keywords == {"shape": (2, 3)}
+    assert ns["untouched"] == {"newshape": (1,)}
+    if compat.numpy_renamed_newshape():  # the renamed keyword only runs where numpy has it
+        assert ns["direct"](np.arange(6)).shape == (6, 1)
+        assert ns["fwd"](ns["bwd"](np.arange(6))).shape == (3, 2)
+
+
+def test_installed_reshape_port_has_exactly_the_two_uses_the_fix_renames():
+    import importlib.util
+
+    spec = importlib.util.find_spec(compat.PORTS_TARGET)
+    source = Path(spec.origin).read_text()
+    _, rewrites = compat.patch_reshape_source(source, spec.origin)
+    assert rewrites == 2, "Lava's ReshapePort changed: check tks_lava.compat's reshape fix"
+
+
+def test_reshape_port_round_trip_in_a_lava_run(no_leftover_children):
+    """A (2, 3) source reshaped to (6,) on its way to a sink, in a real Lava run; and back."""
+    from lava.magma.core.process.ports.ports import ReshapePort
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    from tks_lava.lava_session import LavaSession
+
+    steps = 3
+    data = np.arange(2 * 3 * steps, dtype=np.int32).reshape(2, 3, steps) % 5
+    src = Source(data=data)
+    sink = Sink(shape=(6,), buffer=steps)
+    reshaped = src.s_out.reshape((6,))
+    assert isinstance(reshaped, ReshapePort)
+    # numpy >= 2.1 takes shape=, numpy < 2.1 only newshape=; the hook picks by the numpy present
+    keyword = "shape" if compat.numpy_renamed_newshape() else "newshape"
+    assert set(reshaped.get_transform_func_fwd().keywords) == {keyword}
+    reshaped.connect(sink.a_in)
+    with LavaSession(sink, Loihi2SimCfg(select_tag="fixed_pt")) as session:
+        session.run(steps)
+        got = sink.data.get()
+    np.testing.assert_array_equal(got, data.reshape(6, steps))
+    back = reshaped.get_transform_func_bwd()(got[:, 0])
+    np.testing.assert_array_equal(back, data[:, :, 0])

@@ -17,6 +17,14 @@ context has already been set`` whenever anything (tqdm's lock, a DataLoader, a P
 multiprocessing first, even when the method already is 'fork'. While that one module executes,
 ``set_start_method`` is made a no-op if the requested method is already the current one; any
 real conflict (e.g. 'spawn' was chosen) still raises, with the reason.
+
+A third fix, for numpy >= 2.1 (Python 3.13 has no numpy < 2 wheel): ``ReshapePort`` in
+``lava.magma.core.process.ports.ports`` builds its transforms as ``ft.partial(np.reshape,
+newshape=...)``. numpy 2.1 renamed that keyword to ``shape`` (``newshape`` warns) and numpy 2.4
+removed it, so every run through a reshaped port fails in a child process with ``TypeError:
+reshape() got an unexpected keyword argument 'newshape'``. When that module is imported with
+numpy >= 2.1, ``newshape=`` is rewritten to ``shape=`` in its ``np.reshape`` calls, the same
+way (AST, in memory). With numpy < 2.1 the module loads unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from types import CodeType
 
 TARGET = "lava.magma.compiler.var_model"
 MP_TARGET = "lava.magma.runtime.message_infrastructure.multiprocessing"
+PORTS_TARGET = "lava.magma.core.process.ports.ports"
 _FIELD_ALIAS = "_tks_lava_dataclass_field"
 
 
@@ -104,11 +113,73 @@ def patch_source(source: str | bytes, filename: str = "<var_model>") -> tuple[Co
     return compile(tree, filename, "exec", dont_inherit=True), transformer.rewrites
 
 
+class _ReshapeNewshapeToShape(ast.NodeTransformer):
+    """Rename the ``newshape=`` keyword to ``shape=`` in ``np.reshape(...)`` and
+    ``partial(np.reshape, ...)`` calls (``np`` or ``numpy``)."""
+
+    def __init__(self) -> None:
+        self.rewrites = 0
+
+    @staticmethod
+    def _is_np_reshape(node: ast.expr) -> bool:
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "reshape"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("np", "numpy")
+        )
+
+    @staticmethod
+    def _is_partial(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Name) and node.id == "partial") or (
+            isinstance(node, ast.Attribute) and node.attr == "partial"
+        )
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        if self._is_np_reshape(node.func) or (
+            self._is_partial(node.func) and node.args and self._is_np_reshape(node.args[0])
+        ):
+            for kw in node.keywords:
+                if kw.arg == "newshape":
+                    kw.arg = "shape"
+                    self.rewrites += 1
+        return node
+
+
+def patch_reshape_source(source: str | bytes, filename: str = "<ports>") -> tuple[CodeType, int]:
+    """Compile ``source`` with ``np.reshape(..., newshape=...)`` turned into ``shape=...``.
+
+    Returns the code object and the number of keywords renamed.
+    """
+    tree = ast.parse(source, filename)
+    transformer = _ReshapeNewshapeToShape()
+    tree = ast.fix_missing_locations(transformer.visit(tree))
+    return compile(tree, filename, "exec", dont_inherit=True), transformer.rewrites
+
+
+def numpy_renamed_newshape() -> bool:
+    """True where ``np.reshape`` takes ``shape=`` (numpy >= 2.1; ``newshape=`` is gone in 2.4)."""
+    import numpy as np
+
+    return np.lib.NumpyVersion(np.__version__) >= "2.1.0"
+
+
 class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     """Source loader that compiles the target through :func:`patch_source`, bypassing .pyc."""
 
     def get_code(self, fullname: str) -> CodeType:
         code, _ = patch_source(self.get_data(self.path), self.path)
+        return code
+
+
+class _ReshapeKeywordLoader(importlib.machinery.SourceFileLoader):
+    """Compiles its module through :func:`patch_reshape_source` where numpy needs it."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        if not numpy_renamed_newshape():
+            return super().get_code(fullname)
+        code, _ = patch_reshape_source(self.get_data(self.path), self.path)
         return code
 
 
@@ -166,7 +237,8 @@ def install() -> bool:
     if any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
         return needed()
     loaders: dict[str, type[importlib.machinery.SourceFileLoader]] = {
-        MP_TARGET: _IdempotentStartMethodLoader
+        MP_TARGET: _IdempotentStartMethodLoader,
+        PORTS_TARGET: _ReshapeKeywordLoader,
     }
     if needed() and TARGET not in sys.modules:  # imported already means it imported fine
         loaders[TARGET] = _PatchedSourceLoader

@@ -81,7 +81,10 @@ def render_moving(
     ar = (0.5 + margin - offsets[:, 0]) * f
     ac = (0.5 + margin - offsets[:, 1]) * f
     ir, ic = np.floor(ar).astype(int), np.floor(ac).astype(int)
-    wr, wc = ar - ir, ac - ic
+    # float32 weights: the interpolation below is float32 on every numpy. With float64 weights,
+    # numpy 1 cast the scalar ``wc[s]`` down to the float32 array's type (value-based casting)
+    # but numpy >= 2 (NEP 50) promotes the array to float64, which changed most recordings.
+    wr, wc = (ar - ir).astype(np.float32), (ac - ic).astype(np.float32)
     grid = grid.astype(np.float32)
     out = np.empty((len(offsets), height, width), dtype=np.float32)
     hs, ws = height * f, width * f
