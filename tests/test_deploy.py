@@ -62,3 +62,13 @@ def test_lava_matches_slayer_exactly_and_resets_between_samples(tmp_path, no_lef
     alone = run_lava(path, frames[2:3], progress=False)
     np.testing.assert_array_equal(alone.logits[0], both.logits[2])
     assert both.steps == 3 * both.window and both.steps_per_s > 0
+
+
+def test_latency_is_read_from_the_netx_file(tmp_path):
+    from tks_lava.deploy import netx_latency
+
+    for name, shape, latency in (("small_snn", (2, 8, 8), 3), ("vgg_snn", (2, 16, 16), 12)):
+        net = build_model(make_config(name, shape, 3))
+        path = tmp_path / f"{name}.net"
+        net.export_hdf5(str(path))
+        assert netx_latency(path) == net.latency == latency  # flatten layers add no step

@@ -95,9 +95,24 @@ def gather_logits(
     return (recorded[:, cols].transpose(1, 0, 2) / VOLTAGE_SCALE).astype(np.float64)
 
 
-def network_latency(net) -> int:  # noqa: ANN001 - a lava.lib.dl.netx.hdf5.Network
-    """Delay-shifted layers before the readout: every NetX layer except the last."""
-    return len(net.layers) - 1
+#: NetX layer types that become a synapse + neuron block (one step of delay each)
+NEURON_LAYERS = ("conv", "dense", "dense_rec")
+
+
+def netx_latency(net_path: str | Path) -> int:
+    """Pipeline latency of a NetX file, read from the file (no network is built): its neuron
+    layers (``input`` ones with a neuron included; ``flatten`` has none) except the readout."""
+    import h5py
+
+    with h5py.File(net_path, "r") as h:
+        layers = h["layer"]
+        count = 0
+        for i in range(len(layers)):
+            group = layers[str(i)]
+            kind = np.asarray(group["type"]).ravel()[0]
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            count += kind in NEURON_LAYERS or (kind == "input" and "neuron" in group)
+    return count - 1
 
 
 def run_lava(
@@ -137,8 +152,7 @@ def run_lava(
             net_path, x, jobs=jobs, backend=backend, models=models, progress=progress
         )
     n, c, h, w, t = x.shape
-    probe = netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c))
-    latency = network_latency(probe)
+    latency = netx_latency(net_path)
     window = sample_window(t, latency)
     net = netx.hdf5.Network(
         net_config=str(net_path),
@@ -146,6 +160,11 @@ def run_lava(
         reset_interval=window,
         reset_offset=1,
     )
+    if len(net.layers) - 1 != latency:  # the file's layer types and NetX disagree: do not guess
+        raise ValueError(
+            f"{net_path}: NetX built {len(net.layers)} layers, the file lists {latency + 1} "
+            "neuron layers; cannot align the logits"
+        )
     steps = n * window
     if backend == "loihi2":
         source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
