@@ -95,6 +95,13 @@ def test_empty_file(tmp_path):
         read_events(path)
 
 
+def test_folder_is_not_called_a_truncated_file(tmp_path):
+    folder = tmp_path / "recordings.bin"
+    folder.mkdir()
+    with pytest.raises(EventFormatError, match=r"recordings\.bin: is a folder, expected one AER"):
+        read_events(folder)
+
+
 def test_truncated_file(tmp_path):
     path = tmp_path / "cut.bin"
     path.write_bytes(HAND_BYTES[:-2])

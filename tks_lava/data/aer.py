@@ -43,6 +43,11 @@ def read_events(path: str | os.PathLike, *, check_order: bool = True) -> np.ndar
     go backwards (``check_order=False`` skips the last check).
     """
     path = Path(path)
+    if path.is_dir():
+        raise EventFormatError(
+            f"{path}: is a folder, expected one AER .bin recording; pass a file inside it (or "
+            "the folder as a dataset root with --data-root)"
+        )
     size = path.stat().st_size  # FileNotFoundError names the path itself
     if size == 0:
         raise EventFormatError(
