@@ -179,7 +179,6 @@ def run_lava(
         run_cfg = run_config(models)
     source.s_out.connect(net.inp)
 
-    t0 = time.perf_counter()
     with LavaSession(net, run_cfg) as session:
         t1 = time.perf_counter()
         with tqdm(total=n, desc=f"Lava {backend}", unit="sample", disable=not progress) as bar:
@@ -196,7 +195,7 @@ def run_lava(
         backend=backend,
         window=window,
         steps=steps,
-        compile_s=t1 - t0,
+        compile_s=session.compile_s,
         run_s=run_s,
     )
 
