@@ -59,12 +59,20 @@ READOUT_NEURON = {"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 1.0}
 
 
 #: Layer kinds a :class:`LayerSpec` may name; every one of them exports to NetX and runs in
-#: Lava bit-exactly (``pool`` as a fixed-weight depthwise conv, see :func:`export_pool`).
+#: Lava bit-exactly (``pool`` as a fixed-weight diagonal conv, see :func:`export_pool`).
 LAYER_KINDS = ("conv", "pool", "flatten", "dense")
 
 
 class ArchitectureError(ValueError):
     """An architecture that cannot be built or deployed; the message names the layer and why."""
+
+
+def unsupported_kind(kind: Any, where: str) -> ArchitectureError:
+    """The error for a layer kind outside :data:`LAYER_KINDS`."""
+    return ArchitectureError(
+        f"{where}: layer kind {kind!r} cannot be deployed to Lava; "
+        f"supported kinds: {', '.join(LAYER_KINDS)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -93,10 +101,7 @@ class LayerSpec:
                 f"{where}: unknown key(s) {', '.join(unknown)}; a layer has {', '.join(names)}"
             )
         if d.get("kind") not in LAYER_KINDS:
-            raise ArchitectureError(
-                f"{where}: layer kind {d.get('kind')!r} cannot be deployed to Lava; "
-                f"supported kinds: {', '.join(LAYER_KINDS)}"
-            )
+            raise unsupported_kind(d.get("kind"), where)
         for key in names[1:]:
             if key in d and (not isinstance(d[key], int) or isinstance(d[key], bool)):
                 raise ArchitectureError(f"{where}: {key} must be an integer, got {d[key]!r}")
@@ -301,10 +306,7 @@ class SpikingNet(torch.nn.Module):
                     )
                 block = cuba.Dense(config.neuron, n_in, spec.out, delay_shift=True, **common)
             else:
-                raise ArchitectureError(
-                    f"{where}: layer kind {spec.kind!r} cannot be deployed to Lava; "
-                    f"supported kinds: {', '.join(LAYER_KINDS)}"
-                )
+                raise unsupported_kind(spec.kind, where)
             self.block_inputs.append(shape)
             shape = _dry_shape(block, shape, where)
             blocks.append(block)
@@ -336,7 +338,8 @@ class SpikingNet(torch.nn.Module):
         """Write the network in lava-dl NetX HDF5 format (``layer/<i>`` groups)."""
         import h5py
 
-        # SLAYER sets each neuron's shape on its first forward pass; export needs it.
+        # A forward refreshes each synapse's weight from weight norm's g and v (only a forward
+        # recomputes it, and export reads ``weight``); it also sets SLAYER's neuron shapes.
         device = next(self.parameters()).device
         with torch.no_grad():
             self.forward_raw(torch.zeros(1, *self.config.input_shape, 1, device=device))
