@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tks_lava.data.paths import atomic_path
+from tks_lava.io import atomic_path
 
 CHECKPOINT_FORMAT = "tks_lava.checkpoint/1"
 LAST = "last.pt"

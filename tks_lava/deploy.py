@@ -297,7 +297,8 @@ def run_lava_parallel(
 
 @torch.no_grad()
 def torch_logits(model: torch.nn.Module, frames: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    """The PyTorch (SLAYER) model's input-aligned per-step logits (N, classes, T)."""
-    model.eval()
-    outs = [model(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
-    return torch.cat(outs).double().numpy()
+    """The PyTorch (SLAYER) model's input-aligned per-step logits (N, classes, T), float64."""
+    from tks_lava.evaluation import forward_logits
+
+    labels = torch.zeros(len(frames), dtype=torch.long)
+    return forward_logits(model, (frames, labels), batch_size)[0].double().numpy()

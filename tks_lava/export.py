@@ -3,14 +3,12 @@
 A trained model ships as three files side by side (lava-dl's ``network.net`` / ``network.pt``
 convention): ``model.net`` (NetX HDF5, what Lava runs), ``network.pt`` (state dict + model
 config, what PyTorch reloads with :func:`load_torch_model`) and ``model_card.json`` (what it is,
-how it was trained and how accurate it is in PyTorch; ``sha256`` pins the ``.net`` file).
+how it was trained and chosen, how accurate it is; :mod:`tks_lava.model_card`).
 :func:`publish` copies them to ``netx_models/NAME.{net,pt,json}``. Every write is atomic.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import shutil
@@ -20,53 +18,18 @@ from typing import Any
 import torch
 
 import tks_lava
-from tks_lava.data.paths import atomic_path
+from tks_lava.io import atomic_path
+from tks_lava.model_card import ModelCard
 from tks_lava.models import ArchitectureError, ModelConfig, SpikingNet, build_model
 
-CARD_FORMAT = "tks_lava.model_card/1"
 WEIGHTS_FORMAT = "tks_lava.weights/1"
 NET_FILE = "model.net"
 WEIGHTS_FILE = "network.pt"
-CARD_FILE = "model_card.json"
-
-#: keys every model card has (``dataset_params`` only for generated datasets)
-CARD_KEYS = (
-    "format",
-    "net_file",
-    "sha256",
-    "weights_file",
-    "dataset",
-    "frames",
-    "input_shape",
-    "classes",
-    "num_classes",
-    "timesteps",
-    "latency",
-    "model_config",
-    "method",
-    "hyperparameters",
-    "torch_accuracy",
-    "epoch",
-    "train_time_s",
-    "seconds_per_epoch",
-    "command",
-    "created",
-    "versions",
-)
 
 
 def default_publish_dir() -> Path:
     """``<repository root>/netx_models`` (the folder beside the ``tks_lava`` package)."""
     return Path(tks_lava.__file__).resolve().parents[1] / "netx_models"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -157,62 +120,6 @@ def _match_weight_norm(model: SpikingNet, state: dict[str, torch.Tensor]) -> Non
             synapse.disable_weight_norm()
 
 
-# ----------------------------------------------------------------------------- model card
-def write_card(path: str | os.PathLike, card: dict[str, Any]) -> Path:
-    """Check that ``card`` has every key of :data:`CARD_KEYS` and write it as JSON atomically."""
-    _check_card(card, str(path))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(card, indent=1) + "\n")
-    return path
-
-
-def _check_card(card: Any, where: str) -> None:
-    if not isinstance(card, dict):
-        raise ValueError(f"{where}: a model card must be a JSON object, got {type(card).__name__}")
-    missing = [k for k in CARD_KEYS if k not in card]
-    if missing:
-        raise ValueError(f"{where}: model card lacks key(s) {', '.join(missing)}")
-    if card["format"] != CARD_FORMAT:
-        raise ValueError(f"{where}: model card format {card['format']!r}, expected {CARD_FORMAT!r}")
-
-
-def load_card(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check a model card; ``ValueError`` naming the file on any problem."""
-    path = Path(path)
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read model card ({err})") from err
-    _check_card(card, str(path))
-    return card
-
-
-def card_files(card_path: str | os.PathLike, card: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Paths of the ``net`` and ``weights`` files a card names (they sit beside the card)."""
-    card_path = Path(card_path)
-    card = card if card is not None else load_card(card_path)
-    return {
-        "net": card_path.parent / card["net_file"],
-        "weights": card_path.parent / card["weights_file"],
-    }
-
-
-def verify_card(card: dict[str, Any], net_path: str | os.PathLike) -> str:
-    """Check that ``net_path`` is the file the card describes (sha256); return the digest.
-
-    Raises ``ValueError`` if the digests differ (the .net was modified or is another model).
-    """
-    digest = sha256_file(net_path)
-    if digest != card["sha256"]:
-        raise ValueError(
-            f"{net_path}: sha256 {digest[:16]}... does not match its model card "
-            f"({str(card['sha256'])[:16]}...); the .net file was modified or belongs to "
-            "another model"
-        )
-    return digest
-
-
 # ----------------------------------------------------------------------------- publishing
 def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Copy ``src`` to ``dst`` through a temp file beside ``dst`` and ``os.replace``."""
@@ -233,16 +140,14 @@ def publish(
     if not name or Path(name).name != name or name.startswith("."):
         raise ValueError(f"publish name must be a plain file stem, got {name!r}")
     out = Path(publish_dir) if publish_dir is not None else default_publish_dir()
-    card = load_card(card_path)
-    src = card_files(card_path, card)
-    verify_card(card, src["net"])
+    card = ModelCard.load(card_path)
+    src = card.files(card_path)
+    card.verify(src["net"])
     dst = {"net": out / f"{name}.net", "weights": out / f"{name}.pt", "card": out / f"{name}.json"}
     copy_atomic(src["net"], dst["net"])
     copy_atomic(src["weights"], dst["weights"])
-    verify_card(card, dst["net"])
-    write_card(
-        dst["card"], {**card, "net_file": dst["net"].name, "weights_file": dst["weights"].name}
-    )
+    card.verify(dst["net"])
+    card.replace(net_file=dst["net"].name, weights_file=dst["weights"].name).write(dst["card"])
     return dst
 
 

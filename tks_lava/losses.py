@@ -289,6 +289,16 @@ class LossFn:
             raise ValueError("method 'tks' needs lam: pass loss_fn(logits, target, lam=...)")
         return fn(logits, target, **kw)
 
+    def terms(
+        self, logits: torch.Tensor, target: torch.Tensor, lam: float | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss and its logged parts (TKS: ``ce``, ``tks``, ``teacher_frac``; others none)."""
+        if not self.uses_lam:
+            return self(logits, target, lam), {}
+        kw = {**self.hparams, **({"lam": lam} if lam is not None else {})}
+        t = tks_components(logits, target, **kw)
+        return t.loss, {"ce": t.ce.item(), "tks": t.tks.item(), "teacher_frac": t.teacher_frac}
+
 
 def make_loss(method: str, **hparams: Any) -> LossFn:
     """Select a loss by CLI name (``'baseline'``, ``'tet'``, ``'ls'``, ``'tks'``).

@@ -54,6 +54,9 @@ REFERENCE_LIF_NEURON = {
     "scale_grad": 1.0,
     "requires_grad": False,
 }
+#: Hidden-neuron presets by name (``TrainConfig.neuron``): ``cuba`` = lava-dl's tutorial values
+#: (the default), ``lif`` = the spec's reference LIF (tau = 2: voltage halves each step).
+NEURON_PRESETS = {"cuba": DEFAULT_NEURON, "lif": REFERENCE_LIF_NEURON}
 #: Readout: no memory, so each step's voltage is that step's synaptic input.
 READOUT_NEURON = {"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 1.0}
 

@@ -17,13 +17,22 @@ from typing import Any
 import numpy as np
 
 from tks_lava import metrics
-from tks_lava.export import card_files, default_publish_dir, load_card, verify_card
+from tks_lava.evaluation import ModelMismatchError, class_interleaved_order, load_eval_data
+from tks_lava.export import default_publish_dir
+from tks_lava.model_card import ModelCard
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelMismatchError",
+    "NetxEvaluation",
+    "check_netx_file",
+    "class_interleaved_order",
+    "evaluate_netx",
+    "load_eval_data",
+    "resolve_card_path",
+]
 
 DEFAULT_MODEL = "ndigits_tks"
-
-
-class ModelMismatchError(ValueError):
-    """The model card, the .net file and the dataset do not fit together."""
 
 
 def resolve_card_path(model: str | Path | None) -> Path:
@@ -69,12 +78,13 @@ class NetxEvaluation:
     """Lava and PyTorch per-step logits of one model on the same samples, with metrics."""
 
     name: str
-    card: dict[str, Any]
+    card: ModelCard
     labels: np.ndarray
     lava_logits: np.ndarray  # (N, classes, t)
     torch_logits: np.ndarray | None
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
+    protocol: str = "prefix"
 
     @property
     def timesteps(self) -> int:
@@ -85,12 +95,13 @@ class NetxEvaluation:
         logits, labels = self.lava_logits, self.labels
         out: dict[str, Any] = {
             "model": self.name,
-            "method": self.card["method"],
-            "dataset": self.card["dataset"],
+            "method": self.card.method,
+            "dataset": self.card.dataset,
             "backend": self.backend,
             "n_samples": int(len(labels)),
+            "protocol": self.protocol,
             "timesteps": self.timesteps,
-            "trained_timesteps": int(self.card["timesteps"]),
+            "trained_timesteps": self.card.timesteps,
             "per_step_accuracy": metrics.per_step_accuracy(logits, labels).tolist(),
             "cumulative_accuracy": metrics.cumulative_accuracy(logits, labels).tolist(),
             "accuracy_at_t": metrics.accuracy_at(logits, labels, self.timesteps),
@@ -115,69 +126,11 @@ class NetxEvaluation:
         return out
 
 
-def class_interleaved_order(labels: np.ndarray) -> np.ndarray:
-    """Indices visiting the classes round-robin (each class in its own order).
-
-    Splits are stored class by class, so "the first N samples" would be a few classes only;
-    any prefix of this order is as class-balanced as N allows and stays deterministic.
-    """
-    labels = np.asarray(labels)
-    rank = np.zeros(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rank[idx] = np.arange(len(idx))
-    return np.lexsort((labels, rank))
-
-
-def load_eval_data(
-    card: dict[str, Any],
-    *,
-    dataset: str | None = None,
-    split: str = "test",
-    limit: int | None = None,
-    data_root: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-):
-    """Frames (N, C, H, W, T) and labels of the card's dataset, checked against the card."""
-    import torch
-
-    from tks_lava.data import FrameConfig, FrameDataset
-
-    name = dataset or card["dataset"]
-    frames_cfg = dict(card["frames"])
-    if frames_cfg.get("size") is not None:
-        frames_cfg["size"] = tuple(frames_cfg["size"])
-    ds = FrameDataset(
-        name,
-        split=split,
-        frames=FrameConfig(**frames_cfg),
-        root=data_root,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    if tuple(ds.input_shape) != tuple(card["input_shape"]):
-        raise ModelMismatchError(
-            f"model expects input (C, H, W) = {tuple(card['input_shape'])} but dataset "
-            f"{name!r} gives {tuple(ds.input_shape)}; use the dataset the model was trained on "
-            f"({card['dataset']!r}) or retrain"
-        )
-    if ds.num_classes != card["num_classes"]:
-        raise ModelMismatchError(
-            f"model has {card['num_classes']} classes but dataset {name!r} has "
-            f"{ds.num_classes}; use the dataset the model was trained on ({card['dataset']!r})"
-        )
-    frames, labels = ds.as_tensors()
-    if limit is not None:  # a class-balanced prefix, not the first (class-sorted) samples
-        keep = torch.as_tensor(class_interleaved_order(labels.numpy())[:limit])
-        frames, labels = frames[keep], labels[keep]
-    return frames, labels.numpy()
-
-
 def evaluate_netx(
     model: str | Path | None = None,
     *,
     t: int | None = None,
+    rebin: int | None = None,
     dataset: str | None = None,
     split: str = "test",
     limit: int | None = None,
@@ -189,7 +142,8 @@ def evaluate_netx(
     parity: bool = True,
     progress: bool = True,
 ) -> NetxEvaluation:
-    """Run a published model in Lava on the first ``t`` frames of each sample (default: all).
+    """Run a published model in Lava on the first ``t`` frames of each sample (default: all),
+    or with ``rebin`` on each whole recording framed into that many frames (re-binned protocol).
 
     ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.lava_models`);
     ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.deploy.default_jobs`).
@@ -198,20 +152,22 @@ def evaluate_netx(
     from tks_lava.export import load_torch_model
 
     card_path = resolve_card_path(model)
-    card = load_card(card_path)
-    files = card_files(card_path, card)
+    card = ModelCard.load(card_path)
+    files = card.files(card_path)
     check_netx_file(files["net"])
-    verify_card(card, files["net"])
-    trained_t = int(card["timesteps"])
-    t = trained_t if t is None else int(t)
-    if not 1 <= t <= trained_t:
-        raise ValueError(f"--t must be between 1 and the model's {trained_t} timesteps, got {t}")
+    card.verify(files["net"])
+    if rebin is not None and (t is not None or rebin < 1):
+        raise ValueError(f"--rebin takes a frame count >= 1 and excludes --t, got {rebin}")
+    window = card.timesteps if rebin is None else int(rebin)
+    t = window if t is None else int(t)
+    if not 1 <= t <= window:
+        raise ValueError(f"--t must be between 1 and the model's {window} timesteps, got {t}")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be >= 1, got {limit}")
 
     t0 = time.perf_counter()
     frames, labels = load_eval_data(
-        card, dataset=dataset, split=split, limit=limit, data_root=data_root,
+        card, dataset=dataset, split=split, limit=limit, rebin=rebin, data_root=data_root,
         cache_dir=cache_dir, progress=progress,
     )  # fmt: skip
     frames = frames[..., :t]
@@ -241,4 +197,5 @@ def evaluate_netx(
         torch_logits=torch_out,
         backend=backend,
         timings=timings,
+        protocol="prefix" if rebin is None else "rebinned",
     )

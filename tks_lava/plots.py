@@ -100,7 +100,7 @@ def per_class_accuracy(
 
 def save(fig, path: str | os.PathLike) -> Path:  # noqa: ANN001
     """Write ``fig`` as PNG atomically (temp file + rename)."""
-    from tks_lava.data.paths import atomic_path
+    from tks_lava.io import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")

@@ -99,7 +99,7 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def write_json_atomic(path: str | Path, payload: Any) -> None:
-    from tks_lava.data.paths import atomic_path
+    from tks_lava.io import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1) + "\n")

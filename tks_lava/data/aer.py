@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tks_lava.data.paths import write_bytes_atomic
+from tks_lava.io import write_bytes_atomic
 
 #: Structured dtype of an event array. Field order follows tonic (x, y, t, p). x and y are
 #: int16 (sensors here are < 32768 px wide), t is int64 microseconds (never wraps), p is int8

@@ -26,8 +26,9 @@ import numpy as np
 
 from tks_lava.data.aer import EventFormatError
 from tks_lava.data.frames import FrameConfig, events_to_frames
-from tks_lava.data.paths import atomic_path, stable_hash
+from tks_lava.data.paths import stable_hash
 from tks_lava.data.spec import DatasetSpec
+from tks_lava.io import atomic_path
 
 CACHE_FORMAT = 1
 WRITE_BLOCK = 256  # recordings buffered per HDF5 write

@@ -62,6 +62,16 @@ class FrameConfig:
         d["size"] = list(self.size) if self.size is not None else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: Any) -> FrameConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"frame config must be a dict, got {type(d).__name__}")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown frame config key(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
     def output_hw(self, sensor_size: tuple[int, int, int]) -> tuple[int, int]:
         """(H, W) of the frames for a sensor of size (W, H, P)."""
         return self.size if self.size is not None else (int(sensor_size[1]), int(sensor_size[0]))

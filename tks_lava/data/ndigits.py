@@ -444,3 +444,12 @@ class NDigits(DatasetSpec):
         if manifest is None:
             return None
         return {"generator_version": manifest["version"], "params_hash": manifest["params_hash"]}
+
+    @classmethod
+    def groups(cls, root: Path, files: list[Path]) -> np.ndarray | None:
+        """The source image of each recording (its three variants share one)."""
+        manifest = read_manifest(Path(root))
+        if manifest is None:
+            return None
+        source = {Path(r["file"]).as_posix(): int(r["source"]) for r in manifest["files"]}
+        return np.array([source[Path(f).relative_to(root).as_posix()] for f in files])

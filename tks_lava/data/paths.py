@@ -1,12 +1,10 @@
-"""Cache locations, stable hashing and atomic writes shared by the data package."""
+"""Where data and caches live, and the stable hash that names cache files."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,31 +36,3 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     """Hex digest of the canonical JSON of ``obj`` (sorted keys): the same value on every run."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def _tmp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp-{os.getpid()}")
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success move it onto ``target`` atomically.
-
-    Readers never see a half-written file: the temp file lives in the same directory (same
-    filesystem) and ``os.replace`` is atomic. On error the temp file is removed.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(target)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory + os.replace)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

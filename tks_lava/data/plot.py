@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tks_lava.data.frames import time_bin_index
-from tks_lava.data.paths import atomic_path
+from tks_lava.io import atomic_path
 
 if TYPE_CHECKING:
     from tks_lava.data.torch_data import FrameDataset

@@ -204,6 +204,12 @@ class DatasetSpec:
         return None
 
     @classmethod
+    def groups(cls, root: Path, files: list[Path]) -> np.ndarray | None:
+        """A group id per file (recordings of one source object share it), or None when every
+        recording stands alone. Held-out splits keep a group whole, so no object straddles them."""
+        return None
+
+    @classmethod
     def describe(cls) -> str:
         w, h, p = cls.sensor_size
         return (

@@ -10,8 +10,10 @@ The library API behind ``python -m tks_lava.train`` (notebooks call it directly)
   not given from :data:`DATASET_DEFAULTS` (the per-dataset table, one place) and checks it.
 * :func:`train` writes into ``config.out_dir``: ``config.json``, ``metrics.jsonl`` and
   ``metrics.csv`` (one row per epoch), ``last.pt`` and ``best.pt`` checkpoints (best = highest
-  final running-mean test accuracy), and at the end ``model.net`` (NetX HDF5), ``network.pt``
-  and ``model_card.json`` of the best model (see :mod:`tks_lava.export`).
+  final running-mean *validation* accuracy; the validation split is carved from train), and at
+  the end ``model.net`` (NetX HDF5), ``network.pt``, ``model_card.json`` and
+  ``test_logits.npz`` of the selected epoch (``select``: best validation or last). The test
+  split is read once, by the selected model; it never chooses anything.
 * Resuming is exact: the checkpoint holds model, optimizer, scheduler, epoch and RNG states,
   and each epoch's data order is drawn from a generator seeded by ``(seed, epoch)`` only.
 
@@ -21,6 +23,7 @@ epoch ``e`` is ``lam_schedule(e - 1, epochs, lam_max)``.
 
 from __future__ import annotations
 
+from tks_lava.evaluation import forward_logits as evaluate
 from tks_lava.training.card import model_card
 from tks_lava.training.config import (
     COMMON_DEFAULTS,
@@ -37,13 +40,11 @@ from tks_lava.training.config import (
     resolve_config,
     resume_config,
 )
-from tks_lava.training.data import DataBundle, epoch_order, load_data
+from tks_lava.training.data import DataBundle, epoch_order, load_data, validation_split
 from tks_lava.training.logs import format_accuracy_table, write_metrics
 from tks_lava.training.run import TrainResult, finish, run_epoch, train
 from tks_lava.training.steps import (
     accuracies,
-    batch_loss,
-    evaluate,
     make_model,
     make_optimizer,
     train_one_epoch,
@@ -60,7 +61,6 @@ __all__ = [
     "TrainResult",
     "accuracies",
     "architecture",
-    "batch_loss",
     "check_architecture",
     "check_config",
     "config_to_argv",
@@ -78,5 +78,6 @@ __all__ = [
     "run_epoch",
     "train",
     "train_one_epoch",
+    "validation_split",
     "write_metrics",
 ]

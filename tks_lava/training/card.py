@@ -1,4 +1,4 @@
-"""The model card of an exported model: what it is, how it was trained, how accurate it is."""
+"""The model card of a finished run: what it is, how it was trained and chosen, how accurate."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import shlex
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from tks_lava import export
+from tks_lava.model_card import ModelCard
 from tks_lava.models import SpikingNet
+from tks_lava.training.augment import parse_augment
 from tks_lava.training.config import TrainConfig, config_to_argv
 from tks_lava.training.data import DataBundle
 
@@ -20,46 +21,42 @@ def model_card(
     data: DataBundle,
     model: SpikingNet,
     history: list[dict[str, Any]],
-    best_epoch: int,
+    epoch: int,
     acc: dict[str, list[float]],
     sha256: str,
     command: str | None,
-) -> dict[str, Any]:
-    """The model card dict of an exported model (keys: ``tks_lava.export.CARD_KEYS``)."""
-    c, h, w = data.input_shape
-    epoch_s = [r["epoch_s"] for r in history]
-    card: dict[str, Any] = {
-        "format": export.CARD_FORMAT,
-        "net_file": export.NET_FILE,
-        "sha256": sha256,
-        "weights_file": export.WEIGHTS_FILE,
-        "dataset": config.dataset,
-        "frames": data.frames.to_dict(),
-    }
-    if data.dataset_params is not None:
-        card["dataset_params"] = data.dataset_params
-    card.update(
-        input_shape=[c, h, w],
-        lava_input_shape=[w, h, c],
+) -> ModelCard:
+    """The card of a run whose exported model is ``epoch`` (1-based) with test accuracy ``acc``."""
+    return ModelCard(
+        net_file=export.NET_FILE,
+        sha256=sha256,
+        weights_file=export.WEIGHTS_FILE,
+        dataset=config.dataset,
+        frames=data.frames,
+        dataset_params=data.dataset_params,
+        input_shape=tuple(data.input_shape),
         classes=list(data.classes),
-        num_classes=len(data.classes),
-        timesteps=config.timesteps,
         latency=int(model.latency),
-        model_config=model.config.to_dict(),
+        model_config=model.config,
         method=config.method,
-        hyperparameters=_hyperparameters(config),
-        torch_accuracy={"split": "test", "n": int(len(data.test_labels)), **acc},
-        epoch=int(best_epoch),
-        train_time_s=float(sum(epoch_s)),
-        seconds_per_epoch=float(np.mean(epoch_s)) if epoch_s else 0.0,
+        hyperparameters=hyperparameters(config),
+        selection={"rule": config.select, "epoch": int(epoch), "val": data.val_split},
+        torch_accuracy={
+            "split": "test",
+            "n": int(len(data.test_labels)),
+            "protocol": "prefix",
+            **acc,
+        },
+        history=history,
+        train_time_s=float(sum(r["epoch_s"] for r in history)),
         command=command or "python -m tks_lava.train " + shlex.join(config_to_argv(config)),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         versions=export.versions(),
     )
-    return card
 
 
-def _hyperparameters(config: TrainConfig) -> dict[str, Any]:
+def hyperparameters(config: TrainConfig) -> dict[str, Any]:
+    """The training settings a reader of the card needs to judge and repeat the run."""
     return {
         "optimizer": "AdamW",
         "lr": config.lr,
@@ -72,6 +69,8 @@ def _hyperparameters(config: TrainConfig) -> dict[str, Any]:
         "lam_max": config.lam_max,
         "lam_schedule": "linear: lam_max * epoch / epochs, epoch = 0 .. epochs-1",
         "balanced_sampling": config.balanced,
+        "augment": list(parse_augment(config.augment)),
+        "neuron_preset": config.neuron,
         "seed": config.seed,
         "limit_train": config.limit_train,
         "limit_test": config.limit_test,

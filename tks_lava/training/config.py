@@ -21,13 +21,16 @@ import torch
 from tks_lava.data.frames import FrameConfig
 from tks_lava.data.registry import get_spec
 from tks_lava.deployable import DeployCheck, check_deployable
-from tks_lava.losses import LOSSES
+from tks_lava.losses import LOSSES, LossFn, make_loss
 from tks_lava.models import (
     ARCHITECTURES,
+    NEURON_PRESETS,
     ArchitectureError,
+    ModelConfig,
     load_arch_file,
     make_config,
 )
+from tks_lava.training.augment import parse_augment
 
 
 class ConfigError(ValueError):
@@ -42,6 +45,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "temperature": 5.0,  # event datasets (paper)
     "lam_max": 0.3,  # event datasets (paper)
     "balanced": False,
+    "val_fraction": 0.1,
+    "select": "val",
+    "augment": "none",
+    "neuron": None,
     "seed": 0,
     "device": "cpu",
     "workers": 0,
@@ -75,6 +82,8 @@ RUNTIME_FIELDS = (
     "publish",
     "publish_dir",
 )
+#: How the exported epoch is chosen (never by test accuracy).
+SELECT_RULES = ("val", "last")
 _ND = {**COMMON_DEFAULTS, **DATASET_DEFAULTS["ndigits"]}
 
 
@@ -97,6 +106,14 @@ class TrainConfig:
         warmup_epochs: linear lr warm-up before the cosine decay.
         temperature, lam_max: TKS tau and the maximum of the linear lambda ramp.
         balanced: draw classes equally often (with replacement) instead of shuffling.
+        val_fraction: share of each class of the train split held out for model selection
+            (whole source groups; :func:`tks_lava.training.data.validation_split`).
+        select: which epoch is exported: ``val`` (best validation accuracy) or ``last``. The
+            test split is read once, by the exported model, and never chooses anything.
+        augment: training-time augmentation, ``none`` or a comma list of ``crop``, ``flip``,
+            ``rotate`` (:mod:`tks_lava.training.augment`).
+        neuron: hidden-neuron preset (``tks_lava.models.NEURON_PRESETS``); None = the
+            architecture's own.
         seed: seeds weights (torch, numpy, random) and, with the epoch, each epoch's data order.
         data_root, cache_dir: dataset root and frame-cache folder (None = the data layer's).
         out_dir: run folder. device: ``cpu`` or ``cuda``. workers: DataLoader processes.
@@ -118,6 +135,10 @@ class TrainConfig:
     temperature: float = _ND["temperature"]
     lam_max: float = _ND["lam_max"]
     balanced: bool = _ND["balanced"]
+    val_fraction: float = _ND["val_fraction"]
+    select: str = _ND["select"]
+    augment: str = _ND["augment"]
+    neuron: str | None = _ND["neuron"]
     seed: int = _ND["seed"]
     data_root: str | None = None
     cache_dir: str | None = None
@@ -157,9 +178,11 @@ class TrainConfig:
         ref = get_spec(self.dataset).default_frames(self.timesteps)
         return dataclasses.replace(ref, timesteps=self.timesteps, size=self.frame_size)
 
-    def loss_hparams(self) -> dict[str, Any]:
-        """Fixed keyword arguments of :func:`tks_lava.losses.make_loss` for ``method``."""
-        return {"temperature": self.temperature} if self.method == "tks" else {}
+    def loss(self) -> LossFn:
+        """The run's loss; call it with the epoch's TKS weight (``lam_schedule``)."""
+        return make_loss(
+            self.method, **({"temperature": self.temperature} if self.method == "tks" else {})
+        )
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
@@ -256,6 +279,16 @@ def check_config(config: TrainConfig) -> None:
         (c.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {c.warmup_epochs}"),
         (c.temperature > 0, f"temperature must be > 0, got {c.temperature}"),
         (0 <= c.lam_max <= 1, f"lam_max must lie in [0, 1], got {c.lam_max}"),
+        (0 <= c.val_fraction < 1, f"val_fraction must lie in [0, 1), got {c.val_fraction}"),
+        (c.select in SELECT_RULES, f"select must be one of {SELECT_RULES}, got {c.select!r}"),
+        (
+            c.select != "val" or c.val_fraction > 0,
+            "select 'val' needs a validation split: set val_fraction > 0 or select 'last'",
+        ),
+        (
+            c.neuron is None or c.neuron in NEURON_PRESETS,
+            f"neuron must be one of {sorted(NEURON_PRESETS)} (or unset), got {c.neuron!r}",
+        ),
         (c.workers >= 0, f"workers must be >= 0, got {c.workers}"),
         (c.limit_train is None or c.limit_train >= 1, f"limit_train must be >= 1: {c.limit_train}"),
         (c.limit_test is None or c.limit_test >= 1, f"limit_test must be >= 1: {c.limit_test}"),
@@ -272,6 +305,10 @@ def check_config(config: TrainConfig) -> None:
     if c.publish is not None and (Path(c.publish).name != c.publish or c.publish.startswith(".")):
         raise ConfigError(f"publish name must be a plain file stem, got {c.publish!r}")
     c.frames()  # FrameConfig checks (size, crop)
+    try:
+        parse_augment(c.augment)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def resume_config(
@@ -341,6 +378,15 @@ def planned_input_shape(config: TrainConfig) -> tuple[int, int, int]:
     return (int(polarities), int(h), int(w))
 
 
+def model_config(
+    config: TrainConfig, input_shape: tuple[int, ...], num_classes: int
+) -> ModelConfig:
+    """The run's network: its architecture at this input, with the neuron preset if set."""
+    arch = architecture(config)
+    extra = {"neuron": dict(NEURON_PRESETS[config.neuron])} if config.neuron else {}
+    return make_config(arch, input_shape, num_classes, **extra)
+
+
 def check_architecture(config: TrainConfig) -> DeployCheck:
     """Refuse, before any data is read, an architecture/input size that Lava cannot run.
 
@@ -350,6 +396,6 @@ def check_architecture(config: TrainConfig) -> DeployCheck:
     arch = architecture(config)
     classes = arch.get("num_classes", 2) if isinstance(arch, dict) else 2
     try:
-        return check_deployable(make_config(arch, planned_input_shape(config), classes))
+        return check_deployable(model_config(config, planned_input_shape(config), classes))
     except ArchitectureError as err:
         raise ConfigError(f"{err}\n(checked before training: nothing was written)") from None

@@ -1,7 +1,8 @@
-"""The data of a run: both splits (frame caches), fixed subsets and each epoch's sample order."""
+"""The data of a run: train/validation/test (frame caches), fixed subsets, each epoch's order."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -12,35 +13,78 @@ from tks_lava.data.frames import FrameConfig
 from tks_lava.data.registry import get_spec
 from tks_lava.training.config import ConfigError, TrainConfig
 
+#: Seed of the validation split: one split for every training seed, so seeds differ only in
+#: initialisation and data order and runs of different methods see the same training samples.
+VAL_SEED = 0
+
 
 class DataBundle(NamedTuple):
-    """Both splits of a run's data plus what the model and the model card need."""
+    """The splits of a run's data plus what the model and the model card need.
+
+    ``val`` is carved from the dataset's train split (:func:`validation_split`); ``train`` is
+    the rest. ``val_split`` describes it for the card (fraction, seed, size, index hash).
+    """
 
     train: Dataset
+    val: Dataset | None
     test: Dataset
     train_labels: np.ndarray
+    val_labels: np.ndarray
     test_labels: np.ndarray
     classes: list[str]
     input_shape: tuple[int, int, int]
     frames: FrameConfig
     dataset_params: dict[str, Any] | None
+    val_split: dict[str, Any]
 
 
-def _subset(ds: Any, limit: int | None, seed: int) -> tuple[Dataset, np.ndarray]:
-    """A fixed random subset of ``limit`` samples (sorted indices) and its labels."""
-    labels = np.asarray(ds.labels)
+def validation_split(
+    labels: np.ndarray, fraction: float, seed: int = VAL_SEED, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: per class, whole groups drawn at random until the class has given
+    ``ceil(fraction * n_c)`` samples to validation. A class with one group gives none.
+
+    ``groups``: a group id per sample (e.g. the source image of ndigits' three variants), so no
+    object lands in both parts; None = every sample its own group. Deterministic in ``seed``.
+    """
+    labels = np.asarray(labels)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    val: list[np.ndarray] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        ids = np.unique(groups[idx])
+        if fraction <= 0 or ids.size < 2:
+            continue
+        want = int(np.ceil(fraction * idx.size))
+        taken: list[np.ndarray] = []
+        for g in rng.permutation(ids)[:-1]:  # always leave one group for training
+            if sum(t.size for t in taken) >= want:
+                break
+            taken.append(idx[groups[idx] == g])
+        val += taken
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
+
+
+def _subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a fixed random subset of ``limit`` samples (all if None)."""
     if limit is None or limit >= len(labels):
-        return ds, labels
+        return np.arange(len(labels))
     g = torch.Generator().manual_seed(seed)
-    idx = np.sort(torch.randperm(len(labels), generator=g)[:limit].numpy())
-    return Subset(ds, idx.tolist()), labels[idx]
+    return np.sort(torch.randperm(len(labels), generator=g)[:limit].numpy())
+
+
+def _part(ds: Any, idx: np.ndarray) -> Dataset:
+    return ds if len(idx) == len(ds) else Subset(ds, idx.tolist())
 
 
 def load_data(config: TrainConfig, progress: bool = True, download: bool = False) -> DataBundle:
-    """Open (building the frame caches on first use) the train and test splits of a run.
+    """Open (building the frame caches on first use) the train, validation and test splits.
 
-    ``download``: fetch a missing real dataset first (``DatasetSpec.prepare``); ndigits is
-    generated on first use anyway.
+    ``limit_train`` subsets the train split first; the validation part is carved from what is
+    left (``config.val_fraction``). ``download``: fetch a missing real dataset first
+    (``DatasetSpec.prepare``); ndigits is generated on first use anyway.
     """
     from tks_lava.data.ndigits import read_manifest
     from tks_lava.data.torch_data import FrameDataset
@@ -54,18 +98,41 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
     test_ds = FrameDataset(config.dataset, "test", progress=progress, **kw)
     if train_ds.classes != test_ds.classes:
         raise ConfigError(f"train and test classes differ under {train_ds.root}")
-    train, train_labels = _subset(train_ds, config.limit_train, config.seed)
-    test, test_labels = _subset(test_ds, config.limit_test, config.seed + 1)
+    pool = _subset(np.asarray(train_ds.labels), config.limit_train, config.seed)
+    groups = train_ds.spec.groups(train_ds.root, train_ds.files)
+    fit, val = validation_split(
+        train_ds.labels[pool],
+        config.val_fraction,
+        VAL_SEED,
+        None if groups is None else groups[pool],
+    )
+    fit, val = pool[fit], pool[val]
+    if config.select == "val" and val.size == 0:
+        raise ConfigError(
+            f"the validation split is empty ({len(pool)} train samples, val_fraction "
+            f"{config.val_fraction}); give more samples or use --select last"
+        )
+    test = _subset(np.asarray(test_ds.labels), config.limit_test, config.seed + 1)
     manifest = read_manifest(train_ds.root) if train_ds.spec.generated else None
+    val_split = {
+        "fraction": config.val_fraction,
+        "seed": VAL_SEED,
+        "n": int(val.size),
+        "grouped_by": "source image" if groups is not None else None,
+        "indices_sha256": hashlib.sha256(val.astype(np.int64).tobytes()).hexdigest(),
+    }
     return DataBundle(
-        train,
-        test,
-        train_labels,
-        test_labels,
+        _part(train_ds, fit),
+        _part(train_ds, val) if val.size else None,
+        _part(test_ds, test),
+        train_ds.labels[fit],
+        train_ds.labels[val],
+        test_ds.labels[test],
         list(train_ds.classes),
         train_ds.input_shape,
         frames,
         manifest["params"] if manifest else None,
+        val_split,
     )
 
 

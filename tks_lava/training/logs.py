@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tks_lava.data.paths import write_bytes_atomic
+from tks_lava.io import write_bytes_atomic
 
 
 def write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
@@ -28,10 +28,10 @@ def write_metrics(out_dir: Path, history: list[dict[str, Any]]) -> None:
 
 def _flat_row(row: dict[str, Any]) -> dict[str, Any]:
     flat = {k: v for k, v in row.items() if not isinstance(v, list)}
-    for t, v in enumerate(row.get("test_per_step", []), 1):
-        flat[f"test_step{t}"] = v
-    for t, v in enumerate(row.get("test_cumulative", []), 1):
-        flat[f"test_cum{t}"] = v
+    for t, v in enumerate(row.get("val_per_step", []), 1):
+        flat[f"val_step{t}"] = v
+    for t, v in enumerate(row.get("val_cumulative", []), 1):
+        flat[f"val_cum{t}"] = v
     return flat
 
 
@@ -47,9 +47,13 @@ def format_accuracy_table(per_step: list[float], cumulative: list[float]) -> str
 
 def epoch_line(row: dict[str, Any], epochs: int) -> str:
     parts = f" (ce {row['train_ce']:.3f}, tks {row['train_tks']:.3f})" if "train_ce" in row else ""
+    val = (
+        f"val acc {row['val_acc']:.3f} (t=1 alone {row['val_per_step'][0]:.3f})  "
+        if "val_acc" in row
+        else ""
+    )
     return (
         f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.4f}{parts}  "
-        f"train acc {row['train_acc']:.3f}  test acc {row['test_acc']:.3f} "
-        f"(t=1 alone {row['test_per_step'][0]:.3f})  lr {row['lr']:.2e}  lam {row['lam']:.3f}  "
+        f"train acc {row['train_acc']:.3f}  {val}lr {row['lr']:.2e}  lam {row['lam']:.3f}  "
         f"{row['epoch_s']:.1f} s ({row['samples_per_s']:.0f} samples/s)"
     )

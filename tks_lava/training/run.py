@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tks_lava import checkpoint as ckpt
 from tks_lava import export
-from tks_lava.data.paths import write_bytes_atomic
+from tks_lava.evaluation import forward_logits
+from tks_lava.io import atomic_path, sha256_file, write_bytes_atomic
 from tks_lava.losses import lam_schedule
+from tks_lava.model_card import CARD_FILE, ModelCard
 from tks_lava.models import SpikingNet
+from tks_lava.training.augment import augment_batch, parse_augment
 from tks_lava.training.card import model_card
 from tks_lava.training.config import (
     ConfigError,
@@ -28,18 +32,24 @@ from tks_lava.training.data import DataBundle, epoch_order, load_data, make_load
 from tks_lava.training.logs import epoch_line, write_metrics
 from tks_lava.training.steps import (
     accuracies,
-    evaluate,
     make_model,
     make_optimizer,
     train_one_epoch,
 )
 
+#: Per-sample test logits of the exported model (N, C, T) and labels, for paired statistics.
+TEST_LOGITS_FILE = "test_logits.npz"
+
 
 @dataclass
 class TrainResult:
     """What :func:`train` produced. ``paths`` has ``config``, ``metrics_jsonl``,
-    ``metrics_csv``, ``last``, ``best`` and, once finished, ``net``, ``weights``, ``card``
-    (plus ``published_net/_weights/_card`` with ``publish``)."""
+    ``metrics_csv``, ``last``, ``best`` and, once finished, ``net``, ``weights``, ``card``,
+    ``test_logits`` (plus ``published_net/_weights/_card`` with ``publish``).
+
+    ``best_epoch``/``best_acc``: the epoch chosen by ``config.select`` and its validation
+    accuracy (NaN without a validation split); ``per_step``/``cumulative``: its test accuracy.
+    """
 
     config: TrainConfig
     out_dir: Path
@@ -50,7 +60,7 @@ class TrainResult:
     paths: dict[str, Path] = field(default_factory=dict)
     per_step: list[float] = field(default_factory=list)
     cumulative: list[float] = field(default_factory=list)
-    card: dict[str, Any] | None = None
+    card: ModelCard | None = None
 
     @property
     def card_path(self) -> Path | None:
@@ -139,8 +149,10 @@ def train(
         write_metrics(out, history)  # drop rows of epochs after the checkpoint, if any
         say(f"resumed {state['path']} after epoch {start}/{config.epochs}")
     say(
-        f"run: {out}  ({len(data.train_labels)} train / {len(data.test_labels)} test samples, "
-        f"{config.model}, {config.method}, T={config.timesteps}, frames {data.input_shape})"
+        f"run: {out}  ({len(data.train_labels)} train / {len(data.val_labels)} validation / "
+        f"{len(data.test_labels)} test samples, {config.model}, {config.method}, "
+        f"T={config.timesteps}, frames {data.input_shape}; exports the "
+        f"{'best-validation' if config.select == 'val' else 'last'} epoch)"
     )
 
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
@@ -148,11 +160,13 @@ def train(
         row = run_epoch(model, opt, sched, config, data, epoch, progress)
         history.append(row)
         write_metrics(out, history)
-        if row["test_acc"] > best["acc"]:
-            best = {"epoch": row["epoch"], "acc": row["test_acc"]}
+        if config.select == "val" and row["val_acc"] > best["acc"]:
+            best = {"epoch": row["epoch"], "acc": row["val_acc"]}
             ckpt.save_checkpoint(
                 paths["best"], _state(config, model, opt, sched, epoch + 1, history, best)
             )
+        elif config.select == "last":
+            best = {"epoch": row["epoch"], "acc": row.get("val_acc", float("nan"))}
         ckpt.save_checkpoint(
             paths["last"], _state(config, model, opt, sched, epoch + 1, history, best)
         )
@@ -174,31 +188,46 @@ def run_epoch(
     epoch: int,
     progress: bool,
 ) -> dict[str, Any]:
-    """Train 0-based ``epoch`` and evaluate on the test split; the metrics row of the epoch."""
+    """Train 0-based ``epoch`` and evaluate on the validation split (never the test split);
+    the metrics row of the epoch."""
     t0 = time.perf_counter()
     lam = lam_schedule(epoch, config.epochs, config.lam_max) if config.method == "tks" else 0.0
     lr = sched.get_last_lr()[0]
     order = epoch_order(data.train_labels, epoch, config.seed, config.balanced)
     loader = make_loader(data.train, config.batch_size, order, config.workers)
     desc = f"epoch {epoch + 1}/{config.epochs}"
-    stats = train_one_epoch(model, loader, opt, sched, config, lam, progress, desc)
-    t1 = time.perf_counter()
-    logits, labels = evaluate(
-        model, data.test, config.batch_size, config.device, progress, config.workers
+    stats = train_one_epoch(
+        model, loader, opt, sched, config, lam, progress, desc, _augmenter(config, epoch)
     )
-    acc = accuracies(logits, labels)
+    t1 = time.perf_counter()
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "lam": lam}
     row.update({f"train_{k}": v for k, v in stats.items() if k not in ("train_s", "samples_per_s")})
+    if data.val is not None:
+        logits, labels = forward_logits(
+            model, data.val, config.batch_size, config.device, progress, config.workers
+        )
+        acc = accuracies(logits, labels)
+        row.update(
+            val_acc=acc["cumulative"][-1],
+            val_per_step=acc["per_step"],
+            val_cumulative=acc["cumulative"],
+        )
     row.update(
-        test_acc=acc["cumulative"][-1],
-        test_per_step=acc["per_step"],
-        test_cumulative=acc["cumulative"],
         train_s=stats["train_s"],
         eval_s=time.perf_counter() - t1,
         epoch_s=time.perf_counter() - t0,
         samples_per_s=stats["samples_per_s"],
     )
     return row
+
+
+def _augmenter(config: TrainConfig, epoch: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The epoch's augmentation, drawn from a generator seeded by (seed, epoch): exact resume."""
+    ops = parse_augment(config.augment)
+    if not ops:
+        return None
+    g = torch.Generator().manual_seed((int(config.seed) * 7_919 + int(epoch) + 1) % (2**63))
+    return lambda x: augment_batch(x, ops, g)
 
 
 def finish(
@@ -210,17 +239,19 @@ def finish(
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Load the best checkpoint, evaluate it, export ``model.net`` + ``network.pt`` + card."""
+    """Load the selected checkpoint, evaluate it on the test split (the only test read of a
+    run), export ``model.net`` + ``network.pt`` + card, keep the per-sample test logits."""
     config, out = result.config, result.out_dir
-    best_state = ckpt.load_checkpoint(result.paths["best"])
-    model.load_state_dict(best_state["model"])
+    chosen = result.paths["best" if config.select == "val" else "last"]
+    model.load_state_dict(ckpt.load_checkpoint(chosen)["model"])
     model.eval()
-    logits, labels = evaluate(
+    logits, labels = forward_logits(
         model, data.test, config.batch_size, config.device, progress, config.workers
     )
     acc = accuracies(logits, labels)
-    cpu_model = model.to("cpu")
     paths = result.paths
+    paths["test_logits"] = save_logits(out / TEST_LOGITS_FILE, logits, labels)
+    cpu_model = model.to("cpu")
     paths["net"] = export.export_netx(cpu_model, out / export.NET_FILE)
     paths["weights"] = export.save_weights(cpu_model, out / export.WEIGHTS_FILE)
     card = model_card(
@@ -230,10 +261,10 @@ def finish(
         result.history,
         result.best_epoch,
         acc,
-        export.sha256_file(paths["net"]),
+        sha256_file(paths["net"]),
         command,
     )
-    paths["card"] = export.write_card(out / export.CARD_FILE, card)
+    paths["card"] = card.write(out / CARD_FILE)
     if config.publish:
         pub = export.publish(paths["card"], config.publish, config.publish_dir)
         paths.update({f"published_{k}": v for k, v in pub.items()})
@@ -241,7 +272,15 @@ def finish(
     result.finished, result.card = True, card
     result.per_step, result.cumulative = acc["per_step"], acc["cumulative"]
     log(
-        f"best epoch {result.best_epoch}: test acc {acc['cumulative'][-1]:.4f}; "
+        f"exported epoch {result.best_epoch} ({config.select}): test acc "
+        f"{acc['cumulative'][-1]:.4f}; "
         f"exported {paths['net']} + {paths['weights'].name} + {paths['card'].name}"
     )
     return result
+
+
+def save_logits(path: Path, logits: torch.Tensor, labels: torch.Tensor) -> Path:
+    """Write per-step logits (N, C, T) and labels (N,) as an ``.npz``, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, logits=logits.numpy().astype(np.float32), labels=labels.numpy())
+    return path

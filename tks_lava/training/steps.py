@@ -1,34 +1,29 @@
-"""The network, its optimizer, one training epoch and evaluation (per-step logits)."""
+"""The network, its optimizer, one training epoch and per-step accuracies."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from tks_lava import checkpoint as ckpt
-from tks_lava.losses import make_loss, tks_components
 from tks_lava.metrics import cumulative_accuracy, per_step_accuracy
-from tks_lava.models import (
-    ArchitectureError,
-    SpikingNet,
-    build_model,
-    make_config,
-)
-from tks_lava.training.config import ConfigError, TrainConfig, architecture
-from tks_lava.training.data import DataBundle, make_loader
+from tks_lava.models import ArchitectureError, SpikingNet, build_model
+from tks_lava.training.config import ConfigError, TrainConfig, model_config
+from tks_lava.training.data import DataBundle
 
 
 def make_model(config: TrainConfig, data: DataBundle) -> SpikingNet:
     """Seed everything from ``config.seed`` and build the network for ``data``."""
     ckpt.seed_everything(config.seed)
     try:
-        model_config = make_config(architecture(config), data.input_shape, len(data.classes))
+        spec = model_config(config, data.input_shape, len(data.classes))
     except ArchitectureError as err:
         raise ConfigError(str(err)) from None
-    return build_model(model_config).to(config.device)
+    return build_model(spec).to(config.device)
 
 
 def make_optimizer(
@@ -47,17 +42,6 @@ def make_optimizer(
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def batch_loss(
-    config: TrainConfig, logits: torch.Tensor, target: torch.Tensor, lam: float
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one batch and its logged parts (TKS: ``ce``, ``tks``, ``teacher_frac``)."""
-    if config.method == "tks":
-        terms = tks_components(logits, target, temperature=config.temperature, lam=lam)
-        parts = {"ce": terms.ce.item(), "tks": terms.tks.item(), "teacher_frac": terms.teacher_frac}
-        return terms.loss, parts
-    return make_loss(config.method, **config.loss_hparams())(logits, target), {}
-
-
 def train_one_epoch(
     model: SpikingNet,
     loader: DataLoader,
@@ -67,19 +51,26 @@ def train_one_epoch(
     lam: float,
     progress: bool = False,
     desc: str = "train",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; sample-weighted means of the loss, its parts and accuracy."""
+    """One pass over ``loader``; sample-weighted means of the loss, its parts and accuracy.
+
+    ``augment``: applied to each CPU batch before it moves to the device.
+    """
     from tqdm import tqdm
 
     model.train()
     sums: dict[str, float] = {}
     n_seen = 0
     start = time.perf_counter()
+    loss_fn = config.loss()
     bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
     for x, y in bar:
+        if augment is not None:
+            x = augment(x)
         x, y = x.to(config.device), y.to(config.device)
         logits = model(x)
-        loss, parts = batch_loss(config, logits, y, lam)
+        loss, parts = loss_fn.terms(logits, y, lam)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,43 +85,6 @@ def train_one_epoch(
     out = {k: v / max(1, n_seen) for k, v in sums.items()}
     out.update(train_s=seconds, samples_per_s=n_seen / seconds if seconds else 0.0)
     return out
-
-
-@torch.no_grad()
-def evaluate(
-    model: SpikingNet,
-    data: Dataset | tuple[torch.Tensor, torch.Tensor],
-    batch_size: int = 128,
-    device: str = "cpu",
-    progress: bool = False,
-    workers: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-step logits (N, C, T) on the CPU and labels (N,) of a dataset or (frames, labels).
-
-    The model is put in eval mode for the pass and its previous mode restored.
-    """
-    from tqdm import tqdm
-
-    if isinstance(data, tuple):
-        frames, labels = data
-        batches = (
-            (frames[i : i + batch_size], labels[i : i + batch_size])
-            for i in range(0, len(labels), batch_size)
-        )
-        total = math.ceil(len(labels) / batch_size)
-    else:
-        batches = make_loader(data, batch_size, None, workers)
-        total = len(batches)
-    was_training = model.training
-    model.eval()
-    outs, ys = [], []
-    try:
-        for x, y in tqdm(batches, total=total, desc="eval", leave=False, disable=not progress):
-            outs.append(model(x.to(device)).float().cpu())
-            ys.append(torch.as_tensor(y).cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(outs), torch.cat(ys).long()
 
 
 def accuracies(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, list[float]]:

@@ -1,0 +1,141 @@
+"""Train the study's runs in parallel (one torch thread each), resumably, and evaluate them.
+
+A run lives in ``<root>/<arm>-s<seed>/`` (a normal training run folder). A run with a model
+card is done and skipped; one with ``last.pt`` resumes exactly where it stopped. After training,
+:func:`evaluate_run` adds ``rebinned.npz``: the exported model on the test split framed into
+T' frames for each T' of :data:`~tks_lava.study.grid.REBIN_STEPS` (the paper's protocol).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tks_lava.io import atomic_path, write_json_atomic
+from tks_lava.study.grid import REBIN_STEPS, Arm
+
+COST_FILE = "cost.json"
+REBIN_FILE = "rebinned.npz"
+
+
+def run_dir(root: Path, arm: Arm, seed: int) -> Path:
+    return Path(root) / arm.run_name(seed)
+
+
+def is_trained(path: Path) -> bool:
+    return (path / "model_card.json").is_file() and (path / "test_logits.npz").is_file()
+
+
+def is_evaluated(path: Path) -> bool:
+    return is_trained(path) and (path / REBIN_FILE).is_file()
+
+
+def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> dict[str, Any]:
+    """Train (or resume) one run in this process with one torch thread; its cost record."""
+    import torch
+
+    from tks_lava.training import resolve_config, train
+
+    torch.set_num_threads(1)
+    out = run_dir(Path(root), arm, seed)
+    if is_trained(out):
+        return {"run": out.name, "skipped": True}
+    config = resolve_config(
+        dataset="ndigits",
+        method=arm.method,
+        seed=seed,
+        out_dir=str(out),
+        data_root=data_root,
+        **arm.settings,
+    )
+    resume = out if (out / "last.pt").is_file() else None
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "train.log", "a") as log:
+        train(
+            config,
+            progress=False,
+            resume=resume,
+            log=lambda msg: (log.write(msg + "\n"), log.flush()),
+        )
+    cost = _add_cost(out, time.process_time() - cpu0, time.perf_counter() - wall0)
+    return {"run": out.name, "skipped": False, **cost}
+
+
+def _add_cost(out: Path, cpu_s: float, wall_s: float) -> dict[str, float]:
+    """Add this invocation's CPU and wall seconds to the run's ``cost.json`` (resumes add up)."""
+    path = out / COST_FILE
+    cost = json.loads(path.read_text()) if path.is_file() else {"cpu_s": 0.0, "wall_s": 0.0}
+    cost = {"cpu_s": cost["cpu_s"] + cpu_s, "wall_s": cost["wall_s"] + wall_s}
+    write_json_atomic(path, cost)
+    return cost
+
+
+def evaluate_run(path: Path, rebin_steps: tuple[int, ...] = REBIN_STEPS) -> Path:
+    """Per-sample test logits of a run's exported model under the re-binned protocol.
+
+    Writes ``rebinned.npz`` with ``T{k}`` = logits (N, C, k) for each k and ``labels``.
+    """
+    import torch
+
+    from tks_lava.evaluation import rebinned_logits
+    from tks_lava.model_card import ModelCard
+
+    torch.set_num_threads(1)
+    card = ModelCard.load(path / "model_card.json")
+    out: dict[str, np.ndarray] = {}
+    for k in rebin_steps:
+        logits, labels = rebinned_logits(card, path / card.weights_file, k)
+        out[f"T{k}"], out["labels"] = logits.numpy().astype(np.float32), labels.numpy()
+    target = path / REBIN_FILE
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **out)
+    return target
+
+
+def run_study(
+    root: str | os.PathLike,
+    arm_list: list[Arm],
+    seeds: tuple[int, ...],
+    jobs: int,
+    data_root: str | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train every (arm, seed) not yet trained, ``jobs`` at a time, then evaluate each run."""
+    from tqdm import tqdm
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    todo = [(a, s) for a in arm_list for s in seeds if not is_trained(run_dir(root, a, s))]
+    done: list[dict[str, Any]] = []
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if todo:
+        _prepare_data(data_root)
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
+            futures = {pool.submit(train_run, a, s, str(root), data_root): (a, s) for a, s in todo}
+            bar = tqdm(as_completed(futures), total=len(futures), desc="study runs",
+                       disable=not progress)  # fmt: skip
+            for fut in bar:
+                rec = fut.result()
+                done.append(rec)
+                bar.write(f"{rec['run']}: trained in {rec.get('wall_s', 0) / 60:.1f} min")
+    runs = [run_dir(root, a, s) for a in arm_list for s in seeds]
+    for path in tqdm([p for p in runs if not is_evaluated(p)], desc="re-binned eval",
+                     disable=not progress):  # fmt: skip
+        evaluate_run(path)
+    return done
+
+
+def _prepare_data(data_root: str | None) -> None:
+    """Generate ndigits and build the frame caches once, before workers race to do it."""
+    from tks_lava.training import load_data, resolve_config
+
+    load_data(resolve_config(dataset="ndigits", data_root=data_root, out_dir="unused"), False)
