@@ -134,12 +134,12 @@ def run(
     }
     labels_by_model = {}
     for name, shipped in found.items():
-        frames, labels = load_test_split(shipped["card"], limit=settings.eval_samples)
+        frames, labels = load_test_split(shipped, limit=settings.eval_samples)
         log(f"early_exit: {name} on {len(frames)} test samples")
-        model = load_torch_model(shipped["weights"])
+        model = load_torch_model(shipped.weights)
         logits, ops, spikes = logits_and_synops(model, frames)
         out["models"][name] = evaluate_model(logits, labels, ops, spikes)
-        out["models"][name]["method"] = shipped["card"].get("method")
+        out["models"][name]["method"] = shipped.card.method
         labels_by_model[name] = labels
     names = list(out["models"])
     if len(names) == 2 and np.array_equal(*labels_by_model.values()):

@@ -47,9 +47,9 @@ def bench_model(
     from tks_lava.deploy import run_lava, torch_logits
     from tks_lava.export import load_torch_model
 
-    frames, labels = load_test_split(shipped["card"], limit=settings.lava_samples)
+    frames, labels = load_test_split(shipped, limit=settings.lava_samples)
     n = len(frames)
-    model = load_torch_model(shipped["weights"]).eval()
+    model = load_torch_model(shipped.weights).eval()
     with torch.no_grad():  # warm-up
         model(frames[:1])
         model(frames[:TORCH_BATCH])
@@ -58,7 +58,7 @@ def bench_model(
     parity: dict[str, Any] = {}
     steps = window = None
     for r in range(settings.lava_repeats):
-        run = run_lava(shipped["net"], frames, chunk=n, progress=False)
+        run = run_lava(shipped.net, frames, chunk=n, progress=False)
         steps, window = run.steps, run.window
         for key in lava:
             lava[key].append(float(getattr(run, key)))
@@ -79,9 +79,9 @@ def bench_model(
         )
     torch_rates = {b: rates(n, s) for b, s in torch_s.items()}
     return {
-        "card": str(Path(shipped["card_path"]).name),
-        "method": shipped["card"].get("method"),
-        "model": (shipped["card"].get("model_config") or {}).get("name"),
+        "card": str(shipped.card_path.name),
+        "method": shipped.card.method,
+        "model": shipped.card.model_config.name,
         "samples": n,
         "timesteps": int(frames.shape[-1]),
         "window": window,

@@ -72,14 +72,14 @@ def bench_small(shipped: dict[str, Any], settings: Settings, log: Callable[[str]
     from tks_lava.deploy import run_lava
     from tks_lava.export import load_torch_model
 
-    frames, _ = load_test_split(shipped["card"], limit=settings.lava_samples)
+    frames, _ = load_test_split(shipped, limit=settings.lava_samples)
     n = len(frames)
-    model = load_torch_model(shipped["weights"]).eval()
+    model = load_torch_model(shipped.weights).eval()
     figures: dict[str, list[float]] = {"reference": [], "fast": [], "torch_b1": []}
     identical = True
     threads = torch.get_num_threads()
     for r in range(settings.lava_repeats):
-        runs = {m: run_lava(shipped["net"], frames, models=m, chunk=n, progress=False)
+        runs = {m: run_lava(shipped.net, frames, models=m, chunk=n, progress=False)
                 for m in ("reference", "fast")}  # fmt: skip
         identical &= bool(np.array_equal(runs["reference"].logits, runs["fast"].logits))
         for m, run in runs.items():
@@ -135,12 +135,12 @@ def bench_jobs(shipped: dict[str, Any], settings: Settings, log: Callable[[str],
     from tks_lava.deploy import run_lava
 
     cores = len(__import__("os").sched_getaffinity(0))
-    frames, _ = load_test_split(shipped["card"], limit=settings.jobs_samples)
+    frames, _ = load_test_split(shipped, limit=settings.jobs_samples)
     walls: dict[int, float] = {}
     logits = {}
     for jobs in (1, cores):
         t0 = time.perf_counter()
-        run = run_lava(shipped["net"], frames, models="fast", jobs=jobs, progress=False)
+        run = run_lava(shipped.net, frames, models="fast", jobs=jobs, progress=False)
         walls[jobs] = time.perf_counter() - t0
         logits[jobs] = run.logits
         log(f"  jobs {jobs}: {len(frames)} samples in {walls[jobs]:.1f} s")
@@ -161,7 +161,7 @@ def run(
     out: dict[str, Any] = {"skipped": skipped}
     shipped = next(iter(found.values()), None)
     if shipped is not None:
-        out["small_model"] = Path(shipped["card_path"]).stem
+        out["small_model"] = shipped.card_path.stem
         log(f"lava_speed: {out['small_model']}, reference vs fast, {settings.lava_samples} samples")
         out["small"] = bench_small(shipped, settings, log)
     log("lava_speed: vgg_snn at 48x48, reference vs fast")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tks_lava.data.paths import atomic_path
+from tks_lava.io import atomic_path
 
 
 def to_jsonable(obj: Any) -> Any:

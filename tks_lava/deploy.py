@@ -224,17 +224,11 @@ def _job(net_path: str, frames: np.ndarray, backend: str, models: str) -> LavaRu
 
     After a Ctrl-C the worker starts no further share (the pool may have queued one already).
     """
-    import multiprocessing as mp
-
-    from tks_lava.lava_models.threads import one_blas_thread
+    from tks_lava.lava_models.threads import spawned_worker_setup
 
     if _INTERRUPTED:
         raise KeyboardInterrupt
-
-    # The worker was spawned (so it inherits no threads); Lava forks its own children from here.
-    mp.set_start_method("fork", force=True)
-    one_blas_thread()
-    torch.set_num_threads(1)
+    spawned_worker_setup()  # spawned: it inherits no threads; Lava forks its children from here
     try:
         return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
                         progress=False)  # fmt: skip

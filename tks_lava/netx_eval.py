@@ -20,6 +20,7 @@ from tks_lava import metrics
 from tks_lava.evaluation import ModelMismatchError, class_interleaved_order, load_eval_data
 from tks_lava.export import default_publish_dir
 from tks_lava.model_card import ModelCard
+from tks_lava.shipped import SHIPPED_TKS
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -32,7 +33,7 @@ __all__ = [
     "resolve_card_path",
 ]
 
-DEFAULT_MODEL = "ndigits_tks"
+DEFAULT_MODEL = SHIPPED_TKS
 
 
 def resolve_card_path(model: str | Path | None) -> Path:

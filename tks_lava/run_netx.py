@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COMPARE_DEFAULT = ("ndigits_tks", "ndigits_baseline")
+from tks_lava.shipped import SHIPPED
+
+COMPARE_DEFAULT = SHIPPED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,12 +38,11 @@ def is_evaluated(path: Path) -> bool:
 
 
 def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> dict[str, Any]:
-    """Train (or resume) one run in this process with one torch thread; its cost record."""
-    import torch
-
+    """Train (or resume) one run in this (spawned) process, one thread; its cost record."""
+    from tks_lava.lava_models.threads import spawned_worker_setup
     from tks_lava.training import resolve_config, train
 
-    torch.set_num_threads(1)
+    spawned_worker_setup()  # train() loads the net into NetX (Lava) before it starts
     out = run_dir(Path(root), arm, seed)
     if is_trained(out):
         return {"run": out.name, "skipped": True}
