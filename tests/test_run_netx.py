@@ -9,7 +9,8 @@ import pytest
 
 from tks_lava import run_netx
 from tks_lava.data import NDigitsParams, generate_ndigits
-from tks_lava.export import load_card, sha256_file, write_card
+from tks_lava.io import sha256_file
+from tks_lava.model_card import ModelCard
 from tks_lava.train import main as train_main
 
 TINY = NDigitsParams(classes=(0, 1, 2), images_per_class=10, variants_per_image=1)
@@ -68,15 +69,17 @@ def test_t_out_of_range_is_a_clear_error(published, t, capsys):
 
 
 def _copy_model(published, tmp_path, net_bytes=None, **card_changes):
-    card = load_card(published["card"])
+    card = ModelCard.load(published["card"])
     net = tmp_path / "m.net"
     if net_bytes is None:
         shutil.copyfile(published["card"].with_suffix(".net"), net)
     else:
         net.write_bytes(net_bytes)
     shutil.copyfile(published["card"].with_suffix(".pt"), tmp_path / "m.pt")
-    card.update(net_file="m.net", weights_file="m.pt", sha256=sha256_file(net), **card_changes)
-    return write_card(tmp_path / "m.json", card)
+    card = card.replace(
+        net_file="m.net", weights_file="m.pt", sha256=sha256_file(net), **card_changes
+    )
+    return card.write(tmp_path / "m.json")
 
 
 def test_garbage_net_file_is_a_clear_error(published, tmp_path, capsys):

@@ -11,6 +11,7 @@ import torch
 
 from tks_lava import export, training
 from tks_lava.data import NDigitsParams, generate_ndigits
+from tks_lava.model_card import ModelCard
 from tks_lava.models import ModelConfig, make_config
 from tks_lava.train import build_parser, main
 from tks_lava.training import TrainConfig, resolve_config
@@ -84,6 +85,7 @@ def test_cli_run_end_to_end(straight_run, tiny):
         "model.net",
         "network.pt",
         "model_card.json",
+        "test_logits.npz",
     ):
         assert (out / name).is_file(), name
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
@@ -91,35 +93,45 @@ def test_cli_run_end_to_end(straight_run, tiny):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     for r in rows:
-        assert len(r["test_per_step"]) == len(r["test_cumulative"]) == 10
-        assert r["test_acc"] == r["test_cumulative"][-1]
-        assert {"train_loss", "train_ce", "train_tks", "lam", "lr"} <= set(r)
+        assert len(r["val_per_step"]) == len(r["val_cumulative"]) == 10
+        assert r["val_acc"] == r["val_cumulative"][-1]
+        assert {"train_loss", "train_ce", "train_tks", "train_teacher_frac", "lam", "lr"} <= set(r)
+        assert not any(k.startswith("test") for k in r), "an epoch row must not read the test split"
     assert rows[0]["lam"] == 0.0 and rows[1]["lam"] == pytest.approx(0.15)
     csv_lines = (out / "metrics.csv").read_text().splitlines()
-    assert len(csv_lines) == 3 and "test_step10" in csv_lines[0] and "test_cum1" in csv_lines[0]
+    assert len(csv_lines) == 3 and "val_step10" in csv_lines[0] and "val_cum1" in csv_lines[0]
 
     config = TrainConfig.from_json((out / "config.json").read_text())
     assert config.model == "tiny_snn" and config.epochs == 2 and config.method == "tks"
 
-    card = export.load_card(out / "model_card.json")
-    export.verify_card(card, out / card["net_file"])
-    assert card["dataset"] == "ndigits" and card["classes"] == ["0", "1", "2"]
-    assert card["input_shape"] == [2, 34, 34] and card["timesteps"] == 10
-    assert card["frames"]["timesteps"] == 10 and card["frames"]["size"] is None
-    assert card["dataset_params"]["classes"] == [0, 1, 2]
-    assert ModelConfig.from_dict(card["model_config"]) == make_config("tiny_snn", (2, 34, 34), 3)
-    assert card["torch_accuracy"]["n"] == 3 and len(card["torch_accuracy"]["per_step"]) == 10
-    assert card["command"].startswith("python -m tks_lava.train --data-root")
-    assert card["epoch"] in (1, 2) and card["hyperparameters"]["lr"] == 0.01
-    assert card["versions"]["lava-dl"] == "0.6.0"
+    card = ModelCard.load(out / "model_card.json")
+    card.verify(out / card.net_file)
+    assert card.dataset == "ndigits" and card.classes == ["0", "1", "2"]
+    assert card.input_shape == (2, 34, 34) and card.timesteps == 10
+    assert card.frames.timesteps == 10 and card.frames.size is None
+    assert card.dataset_params["classes"] == [0, 1, 2]
+    assert card.model_config == make_config("tiny_snn", (2, 34, 34), 3)
+    assert card.torch_accuracy["n"] == 3 and len(card.torch_accuracy["per_step"]) == 10
+    assert card.torch_accuracy["protocol"] == "prefix"
+    assert card.command.startswith("python -m tks_lava.train --data-root")
+    assert card.epoch in (1, 2) and card.hyperparameters["lr"] == 0.01
+    assert card.selection["rule"] == "val" and card.selection["val"]["n"] == 3  # 1 per class
+    assert card.selection["val"]["grouped_by"] == "source image"
+    assert [r["epoch"] for r in card.history] == [1, 2] and card.history[1]["lam"] == rows[1]["lam"]
+    assert card.versions["lava-dl"] == "0.6.0"
 
-    # the PyTorch weights reproduce the card's accuracy
-    model = export.load_torch_model(out / card["weights_file"])
-    assert model.latency == card["latency"]
+    # the PyTorch weights reproduce the card's accuracy and the saved per-sample logits
+    model = export.load_torch_model(out / card.weights_file)
+    assert model.latency == card.latency
     data = training.load_data(config, progress=False)
     logits, labels = training.evaluate(model, data.test, batch_size=8)
     assert logits.shape == (3, 3, 10)
-    assert training.accuracies(logits, labels)["per_step"] == card["torch_accuracy"]["per_step"]
+    assert training.accuracies(logits, labels)["per_step"] == card.torch_accuracy["per_step"]
+    saved = np.load(out / "test_logits.npz")
+    assert (
+        np.array_equal(saved["logits"], logits.numpy())
+        and saved["labels"].tolist() == labels.tolist()
+    )
 
     # Lava's NetX loader rebuilds the exported network
     w, h, c = 34, 34, 2
@@ -130,9 +142,9 @@ def test_cli_run_end_to_end(straight_run, tiny):
     # published copies, named after --publish, with a card that names them
     pub = straight_run["publish"]
     assert sorted(p.name for p in pub.iterdir()) == ["tiny_tks.json", "tiny_tks.net", "tiny_tks.pt"]
-    pub_card = export.load_card(pub / "tiny_tks.json")
-    assert pub_card["net_file"] == "tiny_tks.net"
-    export.verify_card(pub_card, pub / "tiny_tks.net")
+    pub_card = ModelCard.load(pub / "tiny_tks.json")
+    assert pub_card.net_file == "tiny_tks.net"
+    pub_card.verify(pub / "tiny_tks.net")
 
 
 @pytest.mark.slow
@@ -203,6 +215,15 @@ def test_config_errors():
         resolve_config(learning_rate=1.0)
     with pytest.raises(ValueError, match="frame size must be HxW"):
         resolve_config(frame_size="big")
+    with pytest.raises(ValueError, match="select 'val' needs a validation split"):
+        resolve_config(val_fraction=0.0)
+    with pytest.raises(ValueError, match="select must be one of"):
+        resolve_config(select="test")
+    with pytest.raises(ValueError, match="unknown augmentation mixup"):
+        resolve_config(augment="crop,mixup")
+    with pytest.raises(ValueError, match="neuron must be one of \\['cuba', 'lif'\\]"):
+        resolve_config(neuron="izhikevich")
+    assert resolve_config(val_fraction=0.0, select="last").select == "last"
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():

@@ -1,7 +1,7 @@
 """``python -m tks_lava.train``: train a TKS (or baseline) SNN and export it to NetX.
 
 A thin layer over :mod:`tks_lava.training`: arguments left out take the dataset's defaults
-(``tks_lava.training.DATASET_DEFAULTS``); the resolved config is saved as ``config.json`` in the
+(``tks_lava.training.dataset_defaults``); the resolved config is saved as ``config.json`` in the
 run folder. Exit status 0 on success, 2 on a usage or data problem (one-line message, no
 traceback), 130 when interrupted (the run can be resumed with ``--resume``).
 
@@ -26,16 +26,20 @@ from tks_lava.data.aer import EventFormatError
 from tks_lava.data.registry import DATASETS
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
 from tks_lava.losses import LOSSES
-from tks_lava.models import ARCHITECTURES, ArchitectureError
+from tks_lava.models import ARCHITECTURES, NEURON_PRESETS, ArchitectureError
 from tks_lava.training import (
+    COMMON_DEFAULTS,
     DATASET_DEFAULTS,
+    SELECT_RULES,
     ConfigError,
     TrainConfig,
+    dataset_defaults,
     format_accuracy_table,
     resolve_config,
     resume_config,
     train,
 )
+from tks_lava.training.augment import AUGMENT_OPS
 
 DATA_ERRORS = (
     DatasetNotFoundError,
@@ -47,13 +51,19 @@ DATA_ERRORS = (
 
 
 def _defaults_help() -> str:
-    nd = DATASET_DEFAULTS["ndigits"]
-    return (
-        "Defaults depend on --dataset; ndigits: "
-        f"{nd['model']}, T={nd['timesteps']}, native 34x34 frames, {nd['epochs']} epochs, "
-        f"batch {nd['batch_size']}, lr {nd['lr']:g} (AdamW, weight decay 0.01, cosine, "
-        f"{nd['warmup_epochs']} warm-up epoch), temperature 5, lam_max 0.3."
-    )
+    """The defaults table as help text (generated, so it cannot drift from the table)."""
+
+    def fmt(d: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items())
+
+    own = {
+        name: {
+            k: v for k, v in dataset_defaults(name).items() if k not in COMMON_DEFAULTS or k in row
+        }
+        for name, row in DATASET_DEFAULTS.items()
+    }
+    rows = "; ".join(f"{name}: {fmt(d)}" for name, d in own.items())
+    return f"Defaults for every dataset: {fmt(COMMON_DEFAULTS)}. Per dataset: {rows}."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m tks_lava.train",
         description="Train a spiking network with Temporal Knowledge Sharing (or a baseline "
-        "loss) using lava-dl SLAYER, log per-step test accuracy every epoch, and export the "
-        "best model to NetX HDF5 with a model card.",
+        "loss) using lava-dl SLAYER, log per-step validation accuracy every epoch, and export "
+        "the selected epoch to NetX HDF5 with a model card (test accuracy measured once).",
         epilog=_defaults_help(),
     )
     add = p.add_argument
@@ -85,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--temperature", type=float, help="TKS temperature tau")
     add("--lam-max", type=float, help="TKS weight at the end of the linear ramp")
     add("--balanced", action=argparse.BooleanOptionalAction, help="class-balanced sampling")
+    add("--val-fraction", type=float, help="share of each class held out from train to select")
+    add("--select", choices=SELECT_RULES, help="export the best-validation or the last epoch")
+    add("--augment", metavar="OPS", help=f"'none' or a comma list of {', '.join(AUGMENT_OPS)}")
+    add("--neuron", choices=sorted(NEURON_PRESETS), help="hidden-neuron preset")
     add("--seed", type=int, help="seeds weights, torch/numpy/random and the data order")
     add("--out-dir", help="run folder (default runs/<dataset>-<method>-<timestamp>)")
     add("--device", choices=["cpu", "cuda"], help="default cpu")
@@ -138,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted; continue with --resume {config.out_dir}", file=sys.stderr)
         return 130
     if result.finished:
-        print(f"\nbest model (epoch {result.best_epoch}), test accuracy after t steps:")
+        print(
+            f"\nexported epoch {result.best_epoch} (--select {config.select}); its test accuracy "
+            "on the first t frames:"
+        )
         print(format_accuracy_table(result.per_step, result.cumulative))
         print(f"model card: {result.card_path}")
     return 0

@@ -22,6 +22,7 @@ from tks_lava.io import atomic_path, write_json_atomic
 from tks_lava.study.grid import REBIN_STEPS, Arm
 
 COST_FILE = "cost.json"
+CLAIM_FILE = ".claim"
 REBIN_FILE = "rebinned.npz"
 
 
@@ -38,14 +39,50 @@ def is_evaluated(path: Path) -> bool:
 
 
 def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> dict[str, Any]:
-    """Train (or resume) one run in this (spawned) process, one thread; its cost record."""
+    """Train (or resume) one run in this (spawned) process, one thread; its cost record.
+
+    Several study processes may share a root: a run being trained by a live process is
+    skipped (``<run>/.claim`` holds its pid).
+    """
     from tks_lava.lava_models.threads import spawned_worker_setup
-    from tks_lava.training import resolve_config, train
 
     spawned_worker_setup()  # train() loads the net into NetX (Lava) before it starts
     out = run_dir(Path(root), arm, seed)
     if is_trained(out):
-        return {"run": out.name, "skipped": True}
+        return {"run": out.name, "skipped": "done"}
+    out.mkdir(parents=True, exist_ok=True)
+    if not _claim(out):
+        return {"run": out.name, "skipped": "another study process is training it"}
+    try:
+        return _train(arm, seed, out, data_root)
+    finally:
+        (out / CLAIM_FILE).unlink(missing_ok=True)
+
+
+def _claim(out: Path) -> bool:
+    """Mark ``out`` as being trained by this process; False if a live process holds it."""
+    path = out / CLAIM_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(path.read_text() or 0), 0)
+                return False  # its owner is alive
+            except (ProcessLookupError, ValueError):
+                path.unlink(missing_ok=True)  # stale claim of a process that died
+                continue
+            except PermissionError:
+                return False
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _train(arm: Arm, seed: int, out: Path, data_root: str | None) -> dict[str, Any]:
+    from tks_lava.training import resolve_config, train
+
     config = resolve_config(
         dataset="ndigits",
         method=arm.method,
@@ -56,7 +93,6 @@ def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> d
     )
     resume = out if (out / "last.pt").is_file() else None
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     with open(out / "train.log", "a") as log:
         train(
             config,
@@ -65,7 +101,7 @@ def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> d
             log=lambda msg: (log.write(msg + "\n"), log.flush()),
         )
     cost = _add_cost(out, time.process_time() - cpu0, time.perf_counter() - wall0)
-    return {"run": out.name, "skipped": False, **cost}
+    return {"run": out.name, "skipped": None, **cost}
 
 
 def _add_cost(out: Path, cpu_s: float, wall_s: float) -> dict[str, float]:
@@ -77,7 +113,9 @@ def _add_cost(out: Path, cpu_s: float, wall_s: float) -> dict[str, float]:
     return cost
 
 
-def evaluate_run(path: Path, rebin_steps: tuple[int, ...] = REBIN_STEPS) -> Path:
+def evaluate_run(
+    path: Path, rebin_steps: tuple[int, ...] = REBIN_STEPS, data_root: str | None = None
+) -> Path:
     """Per-sample test logits of a run's exported model under the re-binned protocol.
 
     Writes ``rebinned.npz`` with ``T{k}`` = logits (N, C, k) for each k and ``labels``.
@@ -91,7 +129,7 @@ def evaluate_run(path: Path, rebin_steps: tuple[int, ...] = REBIN_STEPS) -> Path
     card = ModelCard.load(path / "model_card.json")
     out: dict[str, np.ndarray] = {}
     for k in rebin_steps:
-        logits, labels = rebinned_logits(card, path / card.weights_file, k)
+        logits, labels = rebinned_logits(card, path / card.weights_file, k, data_root=data_root)
         out[f"T{k}"], out["labels"] = logits.numpy().astype(np.float32), labels.numpy()
     target = path / REBIN_FILE
     with atomic_path(target) as tmp, open(tmp, "wb") as f:
@@ -125,11 +163,13 @@ def run_study(
             for fut in bar:
                 rec = fut.result()
                 done.append(rec)
-                bar.write(f"{rec['run']}: trained in {rec.get('wall_s', 0) / 60:.1f} min")
+                what = rec["skipped"] or f"trained in {rec['wall_s'] / 60:.1f} min"
+                bar.write(f"{rec['run']}: {what}")
     runs = [run_dir(root, a, s) for a in arm_list for s in seeds]
-    for path in tqdm([p for p in runs if not is_evaluated(p)], desc="re-binned eval",
+    todo_eval = [p for p in runs if is_trained(p) and not is_evaluated(p)]
+    for path in tqdm(todo_eval, desc="re-binned eval",
                      disable=not progress):  # fmt: skip
-        evaluate_run(path)
+        evaluate_run(path, data_root=data_root)
     return done
 
 

@@ -7,7 +7,8 @@ The library API behind ``python -m tks_lava.train`` (notebooks call it directly)
     result.card_path, result.per_step, result.cumulative
 
 * :class:`TrainConfig` is everything that decides a run; :func:`resolve_config` fills what is
-  not given from :data:`DATASET_DEFAULTS` (the per-dataset table, one place) and checks it.
+  not given from :func:`dataset_defaults` (the dataset's framing + the training table) and
+  checks it.
 * :func:`train` writes into ``config.out_dir``: ``config.json``, ``metrics.jsonl`` and
   ``metrics.csv`` (one row per epoch), ``last.pt`` and ``best.pt`` checkpoints (best = highest
   final running-mean *validation* accuracy; the validation split is carved from train), and at
@@ -30,12 +31,14 @@ from tks_lava.training.config import (
     DATASET_DEFAULTS,
     FIELDS,
     RUNTIME_FIELDS,
+    SELECT_RULES,
     ConfigError,
     TrainConfig,
     architecture,
     check_architecture,
     check_config,
     config_to_argv,
+    dataset_defaults,
     planned_input_shape,
     resolve_config,
     resume_config,
@@ -57,6 +60,7 @@ __all__ = [
     "DataBundle",
     "FIELDS",
     "RUNTIME_FIELDS",
+    "SELECT_RULES",
     "TrainConfig",
     "TrainResult",
     "accuracies",
@@ -64,6 +68,7 @@ __all__ = [
     "check_architecture",
     "check_config",
     "config_to_argv",
+    "dataset_defaults",
     "epoch_order",
     "evaluate",
     "finish",

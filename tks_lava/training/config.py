@@ -1,8 +1,8 @@
 """Training settings: the config of a run, the per-dataset defaults, checks, CLI round trip.
 
 :class:`TrainConfig` is everything that decides a run; :func:`resolve_config` fills what is not
-given from :data:`DATASET_DEFAULTS` (the one table) and checks it; the architecture is checked
-for Lava before any data is read (:func:`check_architecture`).
+given from :func:`dataset_defaults` (the dataset's framing + :data:`DATASET_DEFAULTS`); the
+architecture is checked for Lava before any data is read (:func:`check_architecture`).
 """
 
 from __future__ import annotations
@@ -54,22 +54,22 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "workers": 0,
 }
 
-#: Per-dataset defaults (the one table). ``frame_size`` None = the sensor's native size.
-#: ndigits is sized to train in minutes on 2 CPU cores (small_snn: ~35 s per epoch there);
-#: the 48 x 48 event datasets follow the method spec (VGG-SNN, T = 10, batch 128, reference
-#: lr 5e-3 x batch / 1024 with 5 warm-up epochs); N-Caltech101 samples classes evenly.
+#: Per-dataset training defaults (the one table). Framing (T, frame size) is the dataset's own
+#: (``DatasetSpec.default_timesteps`` / ``default_frame_size``), filled in by
+#: :func:`dataset_defaults`. ndigits is sized to train in minutes on 2 CPU cores (small_snn);
+#: the 48 x 48 event datasets follow the method spec (VGG-SNN, batch 128, reference lr
+#: 5e-3 x batch / 1024 with 5 warm-up epochs); N-Caltech101 samples classes evenly.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ndigits": {"model": "small_snn", "timesteps": 10, "frame_size": None, "epochs": 12,
-                "batch_size": 64, "lr": 3e-3, "warmup_epochs": 1},
-    "nmnist": {"model": "small_snn", "timesteps": 10, "frame_size": None, "epochs": 20,
-               "batch_size": 128, "lr": 3e-3, "warmup_epochs": 1},
-    "ncaltech101": {"model": "vgg_snn", "timesteps": 10, "frame_size": (48, 48), "epochs": 100,
-                    "batch_size": 128, "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5,
-                    "balanced": True},
-    "cifar10dvs": {"model": "vgg_snn", "timesteps": 10, "frame_size": (48, 48), "epochs": 100,
-                   "batch_size": 128, "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5},
-    "dvsgesture": {"model": "vgg_snn", "timesteps": 20, "frame_size": (32, 32), "epochs": 100,
-                   "batch_size": 32, "lr": 1e-3, "warmup_epochs": 5},
+    "ndigits": {"model": "small_snn", "epochs": 12, "batch_size": 64, "lr": 3e-3,
+                "warmup_epochs": 1},
+    "nmnist": {"model": "small_snn", "epochs": 20, "batch_size": 128, "lr": 3e-3,
+               "warmup_epochs": 1},
+    "ncaltech101": {"model": "vgg_snn", "epochs": 100, "batch_size": 128,
+                    "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5, "balanced": True},
+    "cifar10dvs": {"model": "vgg_snn", "epochs": 100, "batch_size": 128,
+                   "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5},
+    "dvsgesture": {"model": "vgg_snn", "epochs": 100, "batch_size": 32, "lr": 1e-3,
+                   "warmup_epochs": 5},
 }  # fmt: skip
 
 #: Settings a resumed run may change: where things are and how fast, never what is computed.
@@ -84,7 +84,20 @@ RUNTIME_FIELDS = (
 )
 #: How the exported epoch is chosen (never by test accuracy).
 SELECT_RULES = ("val", "last")
-_ND = {**COMMON_DEFAULTS, **DATASET_DEFAULTS["ndigits"]}
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """Every default of a registered dataset: common, its framing, then its training row
+    (a dataset missing from the table trains like N-Caltech101 at its own framing)."""
+    spec = get_spec(dataset)
+    row = DATASET_DEFAULTS.get(spec.name)
+    if row is None:
+        row = {**DATASET_DEFAULTS["ncaltech101"], "balanced": False}
+    framing = {"timesteps": spec.default_timesteps, "frame_size": spec.default_frame_size}
+    return {**COMMON_DEFAULTS, **framing, **row}
+
+
+_ND = dataset_defaults("ndigits")
 
 
 @dataclass(frozen=True)
@@ -228,7 +241,7 @@ def resolve_config(
         dataset = get_spec(given.get("dataset", "ndigits")).name
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    values = {**COMMON_DEFAULTS, **(DATASET_DEFAULTS.get(dataset) or _fallback_defaults(dataset))}
+    values = dataset_defaults(dataset)
     values.update(given, dataset=dataset)
     if "warmup_epochs" not in given:  # a table warm-up takes at most a quarter of a short run
         values["warmup_epochs"] = min(values["warmup_epochs"], values["epochs"] // 4)
@@ -249,17 +262,6 @@ def resolve_config(
     config = TrainConfig(**values)
     check_config(config)
     return config
-
-
-def _fallback_defaults(dataset: str) -> dict[str, Any]:
-    """Defaults for a registered dataset missing from the table: its reference framing."""
-    spec = get_spec(dataset)
-    return {
-        **DATASET_DEFAULTS["ncaltech101"],
-        "timesteps": spec.default_timesteps,
-        "frame_size": spec.default_frame_size,
-        "balanced": False,
-    }
 
 
 def check_config(config: TrainConfig) -> None:

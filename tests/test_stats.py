@@ -1,0 +1,47 @@
+"""Paired tests, checked against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tks_lava.stats import cmh_test, discordant, holm, mcnemar_exact, paired_strata
+
+
+def test_discordant_counts():
+    a = np.array([1, 1, 0, 0, 1], bool)
+    b = np.array([1, 0, 1, 0, 0], bool)
+    assert discordant(a, b) == (2, 1)
+    with pytest.raises(ValueError, match="same shape"):
+        discordant(a, b[:3])
+
+
+def test_mcnemar_exact_by_hand():
+    assert mcnemar_exact(0, 3) == pytest.approx(2 * 1 / 8)  # P(X = 0) = 1/8
+    assert mcnemar_exact(1, 4) == pytest.approx(2 * 6 / 32)  # (C(5,0) + C(5,1)) / 2^5
+    assert mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(74, 26) == pytest.approx(1.7e-6, rel=0.1)  # the issue's step-1 figure
+
+
+def test_cmh_single_table_by_hand():
+    # n 30, rows 15/15, cols 13/17: E[a] = 6.5, dev 3.5, var 15*15*13*17 / (30^2 * 29)
+    var = 15 * 15 * 13 * 17 / (900 * 29)
+    stat, p = cmh_test([np.array([[10, 5], [3, 12]])], correction=False)
+    assert stat == pytest.approx(3.5**2 / var)
+    assert p == pytest.approx(math.erfc(math.sqrt(stat / 2)))
+    stat_c, _ = cmh_test([np.array([[10, 5], [3, 12]])])
+    assert stat_c == pytest.approx(3.0**2 / var)
+    assert cmh_test([np.array([[3, 0], [2, 0]])]) == (0.0, 1.0)  # no variance: no evidence
+
+
+def test_cmh_of_matched_pairs_is_pooled_mcnemar():
+    stat, p = cmh_test(paired_strata([(6, 1), (4, 3)]))
+    assert stat == pytest.approx((abs(10 - 4) - 1) ** 2 / 14)  # McNemar, continuity-corrected
+    assert 0 < p < 1
+
+
+def test_holm_by_hand():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])

@@ -1,0 +1,89 @@
+"""Paired significance tests for comparing two classifiers on the same samples.
+
+* :func:`mcnemar_exact`: one seed, two methods, the same test samples: only the discordant
+  samples count (``b`` = A right and B wrong, ``c`` = the reverse); exact two-sided binomial.
+* :func:`cmh_test`: Cochran-Mantel-Haenszel over K 2 x 2 tables (rows: method A, B; columns:
+  correct, wrong). With every (seed, sample) pair as its own stratum (:func:`paired_strata`)
+  it is the seed-stratified pooled test of paired data: concordant pairs add nothing, so it
+  equals McNemar's chi-square (with continuity correction) on the discordant counts summed
+  over seeds.
+* :func:`holm`: Holm's step-down correction of a family of p-values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def discordant(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
+    """``(b, c)``: samples only A classifies correctly, and samples only B does."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes must have the same shape, got {a.shape} and {b.shape}")
+    return int((a & ~b).sum()), int((~a & b).sum())
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value: ``min(1, 2 P(X <= min(b, c)))``, X ~ Bin(b + c, 1/2)."""
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got {b}, {c}")
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def cmh_test(tables: Sequence[np.ndarray], correction: bool = True) -> tuple[float, float]:
+    """Cochran-Mantel-Haenszel chi-square (1 df) and p-value for K 2 x 2 tables.
+
+    ``tables[k] = [[a, b], [c, d]]``. Strata without variance (a zero margin) add nothing.
+    ``correction``: subtract 1/2 from ``|sum(a - E[a])|`` (Mantel-Haenszel; R's default).
+    """
+    dev = var = 0.0
+    for t in tables:
+        t = np.asarray(t, dtype=float)
+        if t.shape != (2, 2):
+            raise ValueError(f"CMH needs 2 x 2 tables, got shape {t.shape}")
+        n = t.sum()
+        r1, r2, c1, c2 = t[0].sum(), t[1].sum(), t[:, 0].sum(), t[:, 1].sum()
+        if n < 2 or min(r1, r2, c1, c2) == 0:
+            continue
+        dev += t[0, 0] - r1 * c1 / n
+        var += r1 * r2 * c1 * c2 / (n * n * (n - 1))
+    if var == 0:
+        return 0.0, 1.0
+    num = max(0.0, abs(dev) - 0.5) if correction else abs(dev)
+    stat = num * num / var
+    return stat, math.erfc(math.sqrt(stat / 2.0))
+
+
+def paired_strata(discordant_counts: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """The 2 x 2 tables of the discordant (seed, sample) pairs, one stratum per pair.
+
+    ``discordant_counts``: ``(b, c)`` per seed. A pair where only A is right is
+    ``[[1, 0], [0, 1]]``; only B right, ``[[0, 1], [1, 0]]``; concordant pairs have no
+    variance and are left out (they would not change the statistic).
+    """
+    only_a, only_b = np.array([[1, 0], [0, 1]]), np.array([[0, 1], [1, 0]])
+    tables: list[np.ndarray] = []
+    for b, c in discordant_counts:
+        tables += [only_a] * int(b) + [only_b] * int(c)
+    return tables
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (same order as given), each capped at 1."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()

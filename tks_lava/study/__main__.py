@@ -1,0 +1,102 @@
+"""``python -m tks_lava.study`` (``make study``): train the grid, evaluate, test, report.
+
+Resumable: finished runs are skipped, interrupted ones continue from their last epoch. The
+report covers every arm whose seeds have all finished; ``--report-only`` trains nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tks_lava.study.grid import GRIDS, SEEDS, arms
+from tks_lava.study.runner import is_evaluated, run_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tks_lava.study", description=__doc__)
+    p.add_argument("--grid", action="append", choices=sorted(GRIDS),
+                   help="grids to train (repeatable; default: main)")  # fmt: skip
+    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="runs at a time, one torch thread each (default: all cores)")  # fmt: skip
+    p.add_argument("--root", default="runs/study", help="run folders")
+    p.add_argument("--data-root", help="ndigits folder (default: generated in the cache)")
+    p.add_argument("--out-json", default=str(REPO / "benchmarks/results/study.json"))
+    p.add_argument("--out-md", default=str(REPO / "STUDY.md"))
+    p.add_argument("--report-only", action="store_true", help="train nothing; report what is done")
+    return p
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
+                             capture_output=True, text=True)  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    grids = args.grid or ["main"]
+    seeds = tuple(args.seeds)
+    root = Path(args.root)
+    wanted = arms(grids)
+    if not args.report_only:
+        from tks_lava.study.runner import run_study
+
+        run_study(root, wanted, seeds, args.jobs, data_root=args.data_root)
+    every = arms(list(GRIDS))
+    ready = [a for a in every if all(is_evaluated(run_dir(root, a, s)) for s in seeds)]
+    missing = [a.name for a in wanted if a not in ready]
+    if missing:
+        print(f"not reported (runs unfinished): {', '.join(missing)}", file=sys.stderr)
+    main_arms = [a for a in ready if a in arms(["main"])]
+    if len(main_arms) < 2:
+        print("error: the main grid has not finished; nothing to report", file=sys.stderr)
+        return 2
+    extra = [a for a in ready if a not in main_arms]
+    report(root, main_arms, extra, seeds, args)
+    return 0
+
+
+def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
+    from tks_lava.io import write_json_atomic
+    from tks_lava.model_card import ModelCard
+    from tks_lava.study.analysis import analyse
+    from tks_lava.study.report import figures, write_markdown
+
+    study = analyse(root, main_arms, extra, seeds)
+    card = ModelCard.load(run_dir(root, main_arms[0], seeds[0]) / "model_card.json")
+    h, val = card.hyperparameters, card.selection["val"]
+    walls = [r["wall_s"] or 0 for a in study["arms"].values() for r in a["runs"]]
+    study.update(
+        created=time.strftime("%Y-%m-%d"),
+        commit=_commit(),
+        n_test=card.torch_accuracy["n"],
+        selection=f"best validation accuracy (running mean at t=10) on a {val['n']}-sample "
+        f"split carved from train ({100 * val['fraction']:.0f}% per class, whole source "
+        f"images, seed {val['seed']})",
+        budget=f"{card.model_config.name}, {h['epochs']} epochs, batch {h['batch_size']}, AdamW "
+        f"lr {h['lr']}, cosine with {h['warmup_epochs']} warm-up epoch, TKS lam ramp to lam_max",
+        jobs=args.jobs,
+        machine=f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        wall_hours=sum(walls) / 3600 / max(1, args.jobs),
+    )
+    out_json = Path(args.out_json)
+    write_json_atomic(out_json, study)
+    paths = figures(study, out_json.parent)
+    write_markdown(Path(args.out_md), study, paths)
+    print(f"wrote {args.out_md}, {out_json} and {len(paths)} figures")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
