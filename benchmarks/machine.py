@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-DISTRIBUTIONS = ("torch", "numpy", "lava-nc", "lava-dl", "tks_lava")
+from tks_lava.export import versions
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
@@ -36,16 +35,6 @@ def ram_gib(meminfo: str | None = None) -> float | None:
         if line.startswith("MemTotal:"):
             return round(int(line.split()[1]) / 2**20, 1)
     return None
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in DISTRIBUTIONS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
 
 
 def choose_threads(

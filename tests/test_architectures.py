@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tks_lava.deploy import run_lava, torch_logits
 from tks_lava.deployable import check_deployable
 from tks_lava.export import export_netx
+from tks_lava.lava_run import run_lava, torch_logits
 from tks_lava.models import ArchitectureError, build_model, load_arch_file, make_config
 
 POOL_NET = {

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tks_lava.data import emulator, ndigits
+from tks_lava.data import emulator, ndigits, ndigits_generator
 
 # sha256 of the .bin files the default NDigitsParams() generator writes, computed with numpy
 # 1.26.4 on Python 3.11 before numpy 2 was supported. Under numpy 2's promotion rules (NEP 50)
@@ -25,12 +25,14 @@ PINNED = {
 def test_generated_recordings_are_byte_identical_to_numpy_1s():
     params = ndigits.NDigitsParams()
     assert ndigits.GENERATOR_VERSION == 1, "generator version changed: recompute PINNED"
-    images, labels = ndigits.load_sources()
-    jobs = {f"{j[0]}/image_{j[3]:04d}.bin": j for j in ndigits.plan_jobs(labels, params)}
-    ndigits._init_worker(images, params)  # what each generator worker does, then one job each
+    images, labels = ndigits_generator.load_sources()
+    jobs = {f"{j[0]}/image_{j[3]:04d}.bin": j for j in ndigits_generator.plan_jobs(labels, params)}
+    ndigits_generator._init_worker(
+        images, params
+    )  # what each generator worker does, then one job each
     got = {}
     for name in PINNED:
-        rel, data, _ = ndigits._run_job(jobs[name])
+        rel, data, _ = ndigits_generator._run_job(jobs[name])
         assert rel == name
         got[name] = hashlib.sha256(data).hexdigest()
     assert got == PINNED, f"numpy {np.__version__} generates other ndigits bytes"

@@ -71,7 +71,7 @@ CTRL_C_SCRIPT = """
 import sys
 import torch
 import tks_lava
-from tks_lava.deploy import run_lava
+from tks_lava.lava_run import run_lava
 from tks_lava.models import build_model, make_config
 
 torch.manual_seed(0)

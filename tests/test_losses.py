@@ -61,8 +61,8 @@ def test_mean_ce_loss_by_hand():
 def test_tet_loss_by_hand():
     per_step = (sp(-2.0) + sp(1.0)) / 2  # CE((2, 0), 0) and CE((0, 1), 0)
     mse = ((2 - 1) ** 2 + (0 - 1) ** 2 + (0 - 1) ** 2 + (1 - 1) ** 2) / 4
-    close(tet_loss(X1, Y0, lam=0.0), per_step)
-    close(tet_loss(X1, Y0, lam=0.5), 0.5 * per_step + 0.5 * mse)
+    close(tet_loss(X1, Y0, mse_weight=0.0), per_step)
+    close(tet_loss(X1, Y0, mse_weight=0.5), 0.5 * per_step + 0.5 * mse)
     close(tet_loss(X1, Y0), (1 - 1e-3) * per_step + 1e-3 * mse)
 
 
@@ -202,7 +202,7 @@ def test_make_loss_registry():
     base = make_loss("baseline")
     assert not base.uses_lam
     close(base(x, y, lam=0.7), mean_ce_loss(x, y).item())  # lam ignored
-    close(make_loss("tet", lam=0.1)(x, y, lam=0.7), tet_loss(x, y, lam=0.1).item())
+    close(make_loss("tet", mse_weight=0.1)(x, y, lam=0.7), tet_loss(x, y, mse_weight=0.1).item())
     close(make_loss("ls")(x, y), label_smoothing_loss(x, y).item())
     tks = make_loss("tks", temperature=5.0)
     assert tks.uses_lam

@@ -108,7 +108,7 @@ def test_cli_run_end_to_end(straight_run, tiny):
     card.verify(out / card.net_file)
     assert card.dataset == "ndigits" and card.classes == ["0", "1", "2"]
     assert card.input_shape == (2, 34, 34) and card.timesteps == 10
-    assert card.frames.timesteps == 10 and card.frames.size is None
+    assert card.framing.timesteps == 10 and card.framing.size is None
     assert card.dataset_params["classes"] == [0, 1, 2]
     assert card.model_config == make_config("tiny_snn", (2, 34, 34), 3)
     assert card.torch_accuracy["n"] == 3 and len(card.torch_accuracy["per_step"]) == 10

@@ -33,10 +33,14 @@ def default_publish_dir() -> Path:
 
 
 def versions() -> dict[str, str]:
-    """Versions of what produced a model (python, torch, lava-dl, lava-nc, tks_lava)."""
+    """Versions of what produced a model or a measurement (python, torch, numpy, lava-dl,
+    lava-nc, tks_lava); model cards and benchmark results both record these."""
     from importlib import metadata
 
-    out = {"python": platform.python_version(), "torch": torch.__version__}
+    import numpy
+
+    out = {"python": platform.python_version(), "torch": torch.__version__,
+           "numpy": numpy.__version__}  # fmt: skip
     for dist in ("lava-dl", "lava-nc"):
         try:
             out[dist] = metadata.version(dist)

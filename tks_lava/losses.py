@@ -87,22 +87,24 @@ def mean_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.mean(dim=-1), target)
 
 
-def tet_loss(logits: torch.Tensor, target: torch.Tensor, lam: float = 1e-3) -> torch.Tensor:
+def tet_loss(logits: torch.Tensor, target: torch.Tensor, mse_weight: float = 1e-3) -> torch.Tensor:
     r"""TET loss: every step is fitted to the label, plus an MSE pull of the outputs towards 1.
 
     .. math::
-        L = (1-\lambda)\,\frac1T\sum_t \mathrm{mean}_n \mathrm{CE}(o_{n,t}, y_n)
-            + \lambda\, \mathrm{mean}_{n,c,t} (o_{n,c,t} - \phi)^2,\quad \phi = 1
+        L = (1-w)\,\frac1T\sum_t \mathrm{mean}_n \mathrm{CE}(o_{n,t}, y_n)
+            + w\, \mathrm{mean}_{n,c,t} (o_{n,c,t} - \phi)^2,\quad \phi = 1
+
+    with ``w = mse_weight`` (the TET paper's lambda; named apart from TKS's ``lam``).
 
     Deng et al., "Temporal Efficient Training of Spiking Neural Network via Gradient
     Re-weighting", ICLR 2022 (https://openreview.net/forum?id=_XNtisL32jv).
     """
     _check_inputs(logits, target)
-    _check_unit("lam", lam)
+    _check_unit("mse_weight", mse_weight)
     n, _, t = logits.shape
     per_step_ce = F.cross_entropy(logits, target[:, None].expand(n, t))  # mean over n and t
     mse = F.mse_loss(logits, torch.ones_like(logits))
-    return (1.0 - lam) * per_step_ce + lam * mse
+    return (1.0 - mse_weight) * per_step_ce + mse_weight * mse
 
 
 def label_smoothing_loss(
@@ -252,7 +254,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 
 _HPARAMS: dict[str, tuple[str, ...]] = {
     "baseline": (),
-    "tet": ("lam",),
+    "tet": ("mse_weight",),
     "ls": ("smoothing",),
     "tks": ("temperature", "lam", "teacher_reduce", "detach_teacher", "no_teacher"),
 }
@@ -265,8 +267,7 @@ class LossFn:
     ``lam`` at call time is the epoch-dependent TKS weight (from :func:`lam_schedule`). Only
     ``'tks'`` uses it (``uses_lam``); the other methods accept and ignore it, so a trainer can
     always pass it. For ``'tks'`` a call-time ``lam`` overrides a ``lam`` given to
-    :func:`make_loss`; one of the two is required. For ``'tet'`` the ``lam`` hyper-parameter
-    given to :func:`make_loss` is TET's own fixed MSE weight, unrelated to the call-time ``lam``.
+    :func:`make_loss`; one of the two is required. TET's own fixed weight is ``mse_weight``.
     """
 
     method: str
@@ -303,7 +304,7 @@ class LossFn:
 def make_loss(method: str, **hparams: Any) -> LossFn:
     """Select a loss by CLI name (``'baseline'``, ``'tet'``, ``'ls'``, ``'tks'``).
 
-    ``hparams`` are the chosen function's keyword arguments (``tet``: ``lam``; ``ls``:
+    ``hparams`` are the chosen function's keyword arguments (``tet``: ``mse_weight``; ``ls``:
     ``smoothing``; ``tks``: ``temperature`` (required), ``lam``, ``teacher_reduce``,
     ``detach_teacher``, ``no_teacher``); unknown names raise a TypeError here, not mid-training.
     Example: ``loss_fn = make_loss('tks', temperature=5.0)`` then

@@ -2,7 +2,7 @@
 an HDF5 frame cache and a torch ``Dataset``.
 
 Importing this package is cheap (numpy only); torch, tonic, h5py and scikit-learn are imported
-when first needed. ``FrameDataset`` and ``balanced_sampler`` are loaded lazily.
+when first needed. ``FrameDataset`` and ``balanced_indices`` are loaded lazily.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 
 from tks_lava.data.aer import EVENT_DTYPE, EventFormatError, read_events, write_events
 from tks_lava.data.frames import FrameConfig, bin_events, events_to_frames
-from tks_lava.data.ndigits import NDigitsParams, generate_ndigits
+from tks_lava.data.ndigits import NDigitsParams
+from tks_lava.data.ndigits_generator import generate_ndigits
 from tks_lava.data.paths import default_cache_dir
 from tks_lava.data.registry import DATASETS, get_spec
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError, DatasetSpec
@@ -26,7 +27,7 @@ __all__ = [
     "FrameConfig",
     "FrameDataset",
     "NDigitsParams",
-    "balanced_sampler",
+    "balanced_indices",
     "bin_events",
     "default_cache_dir",
     "events_to_frames",
@@ -36,7 +37,10 @@ __all__ = [
     "write_events",
 ]
 
-_LAZY = {"FrameDataset": "tks_lava.data.torch_data", "balanced_sampler": "tks_lava.data.torch_data"}
+_LAZY = {
+    "FrameDataset": "tks_lava.data.torch_data",
+    "balanced_indices": "tks_lava.data.torch_data",
+}
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: keep torch out of the import of this package

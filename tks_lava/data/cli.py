@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tks_lava.data.aer import EventFormatError
-from tks_lava.data.frames import BINNINGS, CROPS, FrameConfig
+from tks_lava.data.frames import BINNINGS, CROPS, FrameConfig, parse_frame_size
 from tks_lava.data.ndigits import NDigitsParams
 from tks_lava.data.paths import default_cache_dir
 from tks_lava.data.registry import DATASETS, get_spec
@@ -41,12 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timesteps", type=int, default=None, help="frames per sample T")
     p.add_argument(
-        "--size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
+        "--frame-size",
+        metavar="HxW",
         default=None,
-        help="output frame size (default: the dataset's reference size)",
+        help="output frame size, e.g. 48x48, or 'native' (default: the dataset's reference)",
     )
     p.add_argument("--binning", choices=BINNINGS, default="time")
     p.add_argument("--crop", choices=CROPS, default=None)
@@ -105,7 +103,7 @@ def frame_config(args: argparse.Namespace, spec) -> FrameConfig:  # noqa: ANN001
     ref = spec.default_frames(args.timesteps)
     return FrameConfig(
         timesteps=ref.timesteps,
-        size=tuple(args.size) if args.size else ref.size,
+        size=parse_frame_size(args.frame_size) if args.frame_size else ref.size,
         binning=args.binning,
         crop=args.crop or ref.crop,
     )

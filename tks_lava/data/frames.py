@@ -16,6 +16,21 @@ BINNINGS = ("time", "events")
 CROPS = ("sensor", "bbox")
 
 
+def parse_frame_size(value: Any) -> tuple[int, int] | None:
+    """(H, W) from a pair, ``"HxW"`` or ``"native"``/None (the sensor size)."""
+    if value is None or (isinstance(value, str) and value.lower() == "native"):
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace(",", "x").split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"frame size must be HxW (e.g. 48x48) or 'native', got {value!r}")
+        value = parts
+    size = tuple(int(v) for v in value)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"frame size must be two positive ints (H, W), got {value!r}")
+    return size  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class FrameConfig:
     """Everything that decides the frames a recording turns into (and so the cache key).

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import Dataset
 
 from tks_lava.data import cache as frame_cache
 from tks_lava.data.aer import EventFormatError
@@ -188,18 +188,9 @@ def _to_float_tensor(raw: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(raw.astype(np.float32))
 
 
-def balanced_sampler(
-    dataset: FrameDataset, seed: int = 0, num_samples: int | None = None
-) -> WeightedRandomSampler:
-    """Sampler drawing every class equally often (weights 1 / class count, with replacement),
-    as the reference does for N-Caltech101; ``num_samples`` defaults to ``len(dataset)``."""
-    labels = np.asarray(dataset.labels)
-    counts = np.bincount(labels)
-    weights = 1.0 / counts[labels]
-    gen = torch.Generator().manual_seed(seed)
-    return WeightedRandomSampler(
-        torch.as_tensor(weights, dtype=torch.double),
-        num_samples=num_samples or len(labels),
-        replacement=True,
-        generator=gen,
-    )
+def balanced_indices(labels: np.ndarray, num_samples: int, generator: torch.Generator) -> list[int]:
+    """Indices drawing every class equally often (weights 1 / class count, with replacement),
+    as the reference does for N-Caltech101. A list of indices is a valid DataLoader sampler."""
+    labels = np.asarray(labels)
+    weights = torch.as_tensor(1.0 / np.bincount(labels)[labels], dtype=torch.double)
+    return torch.multinomial(weights, num_samples, replacement=True, generator=generator).tolist()

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from tks_lava.data.frames import FrameConfig
+from tks_lava.data.frames import FrameConfig, parse_frame_size
 from tks_lava.data.registry import get_spec
 from tks_lava.deployable import DeployCheck, check_deployable
 from tks_lava.losses import LOSSES, LossFn, make_loss
@@ -186,7 +186,7 @@ class TrainConfig:
     def from_json(cls, text: str) -> TrainConfig:
         return cls.from_dict(json.loads(text))
 
-    def frames(self) -> FrameConfig:
+    def framing(self) -> FrameConfig:
         """The framing of this run: the dataset's reference framing with T and size set."""
         ref = get_spec(self.dataset).default_frames(self.timesteps)
         return dataclasses.replace(ref, timesteps=self.timesteps, size=self.frame_size)
@@ -201,19 +201,11 @@ class TrainConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def _parse_frame_size(value: Any) -> tuple[int, int] | None:
-    """(H, W) from a pair, ``"HxW"`` or ``"native"``/None (the sensor size)."""
-    if value is None or (isinstance(value, str) and value.lower() == "native"):
-        return None
-    if isinstance(value, str):
-        parts = value.lower().replace(",", "x").split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ConfigError(f"frame size must be HxW (e.g. 48x48) or 'native', got {value!r}")
-        value = parts
-    size = tuple(int(v) for v in value)
-    if len(size) != 2 or min(size) < 1:
-        raise ConfigError(f"frame size must be two positive ints (H, W), got {value!r}")
-    return size  # type: ignore[return-value]
+def _frame_size(value: Any) -> tuple[int, int] | None:
+    try:
+        return parse_frame_size(value)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _given(overrides: Mapping[str, Any] | argparse.Namespace | None, **kw: Any) -> dict[str, Any]:
@@ -246,7 +238,7 @@ def resolve_config(
     if "warmup_epochs" not in given:  # a table warm-up takes at most a quarter of a short run
         values["warmup_epochs"] = min(values["warmup_epochs"], values["epochs"] // 4)
     if "frame_size" in given:
-        values["frame_size"] = _parse_frame_size(given["frame_size"])
+        values["frame_size"] = _frame_size(given["frame_size"])
     if values.get("arch_file") is not None:
         values["arch_file"] = str(values["arch_file"])
         try:
@@ -306,7 +298,7 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"device {c.device!r} requested but CUDA is not available; use cpu")
     if c.publish is not None and (Path(c.publish).name != c.publish or c.publish.startswith(".")):
         raise ConfigError(f"publish name must be a plain file stem, got {c.publish!r}")
-    c.frames()  # FrameConfig checks (size, crop)
+    c.framing()  # FrameConfig checks (size, crop)
     try:
         parse_augment(c.augment)
     except ValueError as err:
@@ -322,7 +314,7 @@ def resume_config(
     replaced where given. Any other given setting must equal the saved one."""
     given = _given(overrides)
     if "frame_size" in given:
-        given["frame_size"] = _parse_frame_size(given["frame_size"])
+        given["frame_size"] = _frame_size(given["frame_size"])
     if "dataset" in given:
         given["dataset"] = get_spec(given["dataset"]).name
     check_same_run(saved, dataclasses.replace(saved, **given))

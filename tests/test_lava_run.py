@@ -1,4 +1,4 @@
-"""Lava deployment: layout, readout indexing, per-sample reset and exact parity with SLAYER."""
+"""Running NetX in Lava: layout, readout indexing, per-sample reset and exact parity with SLAYER."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tks_lava.adapters.cpu import VOLTAGE_SCALE
-from tks_lava.deploy import frames_to_raster, gather_logits, run_lava, sample_window, torch_logits
+from tks_lava.lava_run import frames_to_raster, gather_logits, run_lava, sample_window, torch_logits
 from tks_lava.models import build_model, make_config
 
 
@@ -65,7 +65,7 @@ def test_lava_matches_slayer_exactly_and_resets_between_samples(tmp_path, no_lef
 
 
 def test_latency_is_read_from_the_netx_file(tmp_path):
-    from tks_lava.deploy import netx_latency
+    from tks_lava.lava_run import netx_latency
 
     for name, shape, latency in (("small_snn", (2, 8, 8), 3), ("vgg_snn", (2, 16, 16), 12)):
         net = build_model(make_config(name, shape, 3))
