@@ -10,12 +10,14 @@ STAMP := $(VENV)/.tks_lava-installed
 # three without their metadata constraints; their real runtime needs are listed in pyproject.toml.
 NODEPS_PKGS := lava-nc==0.10.0 lava-dl==0.6.0 tonic==1.7.0
 
-.PHONY: help setup demo test test-fast lint bench clean-venv
+.PHONY: help setup demo test test-fast lint bench study notebook clean-venv
 
 help:
 	@echo "make demo   - set up .venv, train TKS + baseline on the offline dataset, run them in Lava"
 	@echo "make test   - set up .venv and run the whole test suite (what CI runs)"
 	@echo "make bench  - measure training, data and Lava costs; writes BENCHMARKS.md"
+	@echo "make study  - TKS vs baselines over seeds (hours on 2 cores, resumable); writes STUDY.md"
+	@echo "make notebook - install JupyterLab into .venv (once) and open the walkthroughs"
 	@echo "make lint   - ruff"
 	@echo "Another Python (3.10-3.13): make PYTHON=python3.12 demo; its own venv: make VENV=.venv-py312 PYTHON=python3.12 test"
 
@@ -47,6 +49,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+# GRIDS="main sensitivity" adds the TKS settings and training knobs; JOBS=N runs at a time.
+study: $(STAMP)
+	$(PY) -m tks_lava.study $(foreach g,$(or $(GRIDS),main),--grid $(g)) $(if $(JOBS),--jobs $(JOBS))
+
+NB_STAMP := $(VENV)/.tks_lava-notebook
+$(NB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,notebook]' 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
+	@touch $(NB_STAMP)
+
+notebook: $(NB_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,7 +33,7 @@ def files(model, tmp_path):
         sha256=sha256_file(net),
         weights_file=weights.name,
         dataset="ndigits",
-        frames=FrameConfig(timesteps=6),
+        framing=FrameConfig(timesteps=6),
         input_shape=SHAPE,
         classes=[str(c) for c in range(CLASSES)],
         latency=model.latency,
@@ -156,8 +156,13 @@ def test_export_leaves_the_model_trainable_and_old_weights_still_load(model, tmp
 
 def test_format_1_cards_still_load(tmp_path, files):
     """The first shipped cards (format 1) map onto format 2: T once, selection explicit."""
+    from tks_lava.export import default_publish_dir
+
+    for shipped in sorted(default_publish_dir().glob("*.json")):  # whatever format they are in
+        assert ModelCard.load(shipped).timesteps == 10
     v2 = json.loads(files["card"].read_text())
-    v1 = {k: v for k, v in v2.items() if k not in ("selection", "history")}
+    v1 = {k: v for k, v in v2.items() if k not in ("selection", "history", "framing")}
+    v1["frames"] = v2["framing"]
     v1.update(format="tks_lava.model_card/1", timesteps=6, num_classes=CLASSES, epoch=4,
               lava_input_shape=[34, 34, 2], seconds_per_epoch=1.0)  # fmt: skip
     (tmp_path / "v1.json").write_text(json.dumps(v1))

@@ -62,6 +62,20 @@ def test_run_netx_reports_per_step_accuracy_and_exact_parity(
     assert "parity with PyTorch: argmax agreement 100.00%" in printed
 
 
+@pytest.mark.slow
+def test_rebinned_protocol_runs_in_lava_with_exact_parity(published, tmp_path, capsys):
+    """--rebin 2: each whole recording in 2 frames; Lava equals PyTorch on those frames."""
+    out = tmp_path / "rebinned.json"
+    assert run_netx.main(_argv(published, "--rebin", "2", "--out", str(out))) == 0
+    r = json.loads(out.read_text())
+    assert r["protocol"] == "rebinned" and r["timesteps"] == 2 and r["trained_timesteps"] == 10
+    assert r["torch_agreement"]["argmax_agreement"] == 1.0
+    assert r["torch_agreement"]["max_abs_logit_diff"] == 0.0
+    assert "each recording re-binned into 2 frames" in capsys.readouterr().out
+    assert run_netx.main(_argv(published, "--rebin", "2", "--t", "1")) == 2
+    assert "excludes --t" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("t", ["0", "11"])
 def test_t_out_of_range_is_a_clear_error(published, t, capsys):
     assert run_netx.main(_argv(published, "--t", t)) == 2
@@ -119,13 +133,13 @@ def test_missing_model_names_where_it_looked(tmp_path, capsys):
 
 
 def test_lava_child_crash_exits_nonzero_with_its_traceback(published, monkeypatch, capsys):
-    from tks_lava import deploy
+    from tks_lava import lava_run
     from tks_lava.lava_session import LavaChildError
 
     def crash(*args, **kwargs):
         raise LavaChildError("1 Lava process model(s) failed:\nTraceback ...\nValueError: boom")
 
-    monkeypatch.setattr(deploy, "run_lava", crash)
+    monkeypatch.setattr(lava_run, "run_lava", crash)
     assert run_netx.main(_argv(published)) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: 1 Lava process model(s) failed") and "ValueError: boom" in err
@@ -155,3 +169,50 @@ def test_ctrl_c_prints_one_line_and_exits_130(published, monkeypatch, capsys):
 def test_jobs_must_be_positive(published, capsys):
     assert run_netx.main(_argv(published, "--jobs", "0")) == 2
     assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- --recording
+def _write(path, xmax, ymax, n=500, seed=0):
+    import numpy as np
+
+    from tks_lava.data import EVENT_DTYPE, write_events
+
+    rng = np.random.default_rng(seed)
+    ev = np.zeros(n, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"] = rng.integers(0, xmax, n), rng.integers(0, ymax, n)
+    ev["x"][0], ev["y"][0] = xmax - 1, ymax - 1
+    ev["t"], ev["p"] = np.sort(rng.integers(0, 300_000, n)), rng.integers(0, 2, n)
+    write_events(path, ev)
+    return path
+
+
+@pytest.mark.slow
+def test_recording_of_a_real_nmnist_digit(published, shared_data, tmp_path, capsys):
+    """The real N-MNIST recording (34x34) through a 34x34 model: probabilities per step,
+    parity, and a plot; the note says what the model was trained on."""
+    rec = shared_data / "sample_nmnist.bin"
+    argv = ["--model", str(published["card"]), "--recording", str(rec), "--plot-dir",
+            str(tmp_path), "--top-k", "2", "--quiet"]  # fmt: skip
+    assert run_netx.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sample_nmnist.bin: 4325 events spanning 34x34 px" in out
+    steps = [line for line in out.splitlines() if line.strip().startswith("t=")]
+    assert len(steps) == 10 and all(line.count("|") == 1 for line in steps)  # top-2 per step
+    assert "argmax agreement 100.00% of 10 steps, max |logit diff| 0" in out
+    assert "trained on ndigits, emulated offline data" in out
+    png = tmp_path / "sample_nmnist_probabilities.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recording_that_does_not_fit_is_refused(published, tmp_path, capsys):
+    big = _write(tmp_path / "big.bin", 240, 180)
+    assert run_netx.main(["--model", str(published["card"]), "--recording", str(big)]) == 2
+    assert "spans 240x180 px (W x H) but the model's sensor is 34x34" in capsys.readouterr().err
+    small = _write(tmp_path / "small" / "a.bin", 12, 10)
+    assert run_netx.main(["--model", str(published["card"]), "--recording", str(small)]) == 2
+    err = capsys.readouterr().err
+    assert "spans only 12x10 px of the model's 34x34 sensor" in err and "--allow-small" in err
+    assert run_netx.main(["--recording", str(tmp_path / "none.bin")]) == 2
+    assert "recording not found" in capsys.readouterr().err
+    assert run_netx.main(["--recording", str(big), "--compare"]) == 2
+    assert "excludes" in capsys.readouterr().err

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from tks_lava.stats import cmh_test, discordant, holm, mcnemar_exact, paired_strata
+from tks_lava.stats import (
+    cmh_test,
+    discordant,
+    holm,
+    mcnemar_exact,
+    paired_strata,
+    wilson_interval,
+)
 
 
 def test_discordant_counts():
@@ -45,3 +52,14 @@ def test_cmh_of_matched_pairs_is_pooled_mcnemar():
 def test_holm_by_hand():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_wilson_interval_by_hand():
+    # k = 8 of n = 10, z = 1.96: centre (0.8 + 0.19208) / 1.38416, half-width
+    # 1.96 * sqrt(0.016 + 0.009604) / 1.38416
+    lo, hi = wilson_interval(np.array([8]), np.array([10]))
+    centre, half = 0.99208 / 1.38416, 1.96 * math.sqrt(0.025604) / 1.38416
+    assert lo[0] == pytest.approx(centre - half) and hi[0] == pytest.approx(centre + half)
+    assert lo[0] == pytest.approx(0.4902, abs=1e-4) and hi[0] == pytest.approx(0.9433, abs=1e-4)
+    lo, hi = wilson_interval(np.array([0, 0]), np.array([0, 5]))
+    assert (lo[0], hi[0]) == (0.0, 1.0) and lo[1] == 0.0 and hi[1] < 0.5

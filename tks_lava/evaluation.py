@@ -58,9 +58,9 @@ def load_eval_data(
     from tks_lava.data import FrameDataset
 
     name = dataset or card.dataset
-    frames = card.frames if rebin is None else dataclasses.replace(card.frames, timesteps=rebin)
+    framing = card.framing if rebin is None else dataclasses.replace(card.framing, timesteps=rebin)
     ds = FrameDataset(
-        name, split=split, frames=frames, root=data_root, cache_dir=cache_dir, progress=progress
+        name, split=split, frames=framing, root=data_root, cache_dir=cache_dir, progress=progress
     )
     if tuple(ds.input_shape) != tuple(card.input_shape):
         raise ModelMismatchError(

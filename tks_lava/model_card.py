@@ -1,7 +1,7 @@
 """The model card: a typed record of what an exported model is, how it was trained and chosen,
 and how accurate it is; every reader (run_netx, demo, benchmarks, notebooks) goes through it.
 
-Each fact lives once: T is ``frames.timesteps``, the class count is ``len(classes)``, Lava's
+Each fact lives once: T is ``framing.timesteps``, the class count is ``len(classes)``, Lava's
 input layout is derived from ``input_shape`` where it is needed. Format 1 cards (the first
 shipped models) still load; :meth:`ModelCard.from_dict` maps them onto this schema.
 """
@@ -35,7 +35,8 @@ class ModelCard:
     Parameters:
         net_file, weights_file: the NetX HDF5 and PyTorch files, relative to the card.
         sha256: digest of ``net_file`` (:meth:`verify` checks it).
-        dataset, frames, dataset_params: the data and its framing (T = ``frames.timesteps``);
+        dataset, framing, dataset_params: the data and how it becomes frames (T =
+            ``framing.timesteps``);
             ``dataset_params``: generator parameters of a generated dataset, else None.
         input_shape: (C, H, W) of a frame. classes: class names, index = label.
         latency: steps SLAYER's pipeline delays the output (NetX's latency, checked on export).
@@ -54,7 +55,7 @@ class ModelCard:
     sha256: str
     weights_file: str
     dataset: str
-    frames: FrameConfig
+    framing: FrameConfig
     input_shape: tuple[int, int, int]
     classes: list[str]
     latency: int
@@ -78,7 +79,7 @@ class ModelCard:
     @property
     def timesteps(self) -> int:
         """T the model was trained with."""
-        return self.frames.timesteps
+        return self.framing.timesteps
 
     @property
     def epoch(self) -> int:
@@ -88,7 +89,7 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d.update(
-            frames=self.frames.to_dict(),
+            framing=self.framing.to_dict(),
             input_shape=list(self.input_shape),
             model_config=self.model_config.to_dict(),
         )
@@ -114,7 +115,7 @@ class ModelCard:
             raise CardError(f"{where}: unknown model card key(s) {', '.join(unknown)}")
         try:
             values = dict(d)
-            values["frames"] = FrameConfig.from_dict(d["frames"])
+            values["framing"] = FrameConfig.from_dict(d["framing"])
             values["model_config"] = ModelConfig.from_dict(d["model_config"], where)
             values["input_shape"] = tuple(int(v) for v in d["input_shape"])
             values["classes"] = [str(c) for c in d["classes"]]
@@ -168,7 +169,8 @@ def _required(f: dataclasses.Field) -> bool:
 def _from_v1(d: dict[str, Any]) -> dict[str, Any]:
     """A format-1 card in format-2 form: duplicates dropped, the selection made explicit."""
     v1 = dict(d)
-    if int(v1["timesteps"]) != int(v1["frames"]["timesteps"]):
+    v1["framing"] = v1.pop("frames")
+    if int(v1["timesteps"]) != int(v1["framing"]["timesteps"]):
         raise CardError(f"format-1 card: timesteps {v1['timesteps']} != frames.timesteps")
     for key in ("lava_input_shape", "num_classes", "timesteps", "seconds_per_epoch"):
         v1.pop(key, None)

@@ -147,10 +147,10 @@ def evaluate_netx(
     or with ``rebin`` on each whole recording framed into that many frames (re-binned protocol).
 
     ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.lava_models`);
-    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.deploy.default_jobs`).
+    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.lava_run.default_jobs`).
     """
-    from tks_lava.deploy import default_jobs, run_lava, torch_logits
     from tks_lava.export import load_torch_model
+    from tks_lava.lava_run import default_jobs, run_lava, torch_logits
 
     card_path = resolve_card_path(model)
     card = ModelCard.load(card_path)

@@ -8,6 +8,7 @@
   equals McNemar's chi-square (with continuity correction) on the discordant counts summed
   over seeds.
 * :func:`holm`: Holm's step-down correction of a family of p-values.
+* :func:`wilson_interval`: a confidence interval for an accuracy measured on few samples.
 """
 
 from __future__ import annotations
@@ -87,3 +88,16 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
+
+
+def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, ...]:
+    """Wilson score interval (95% for z = 1.96) of a proportion ``k / n``, elementwise;
+    ``n = 0`` gives the uninformative (0, 1)."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    safe = np.maximum(n, 1.0)
+    p = k / safe
+    denom = 1 + z * z / safe
+    centre = (p + z * z / (2 * safe)) / denom
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denom
+    lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    return np.where(n > 0, lo, 0.0), np.where(n > 0, hi, 1.0)

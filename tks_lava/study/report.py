@@ -145,7 +145,7 @@ def figures(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    main = [n for n, a in study["arms"].items() if not a["settings"]]
+    main = [n for n, a in study["arms"].items() if a["main"]]
     n, seeds = study["n_test"], len(study["seeds"])
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)

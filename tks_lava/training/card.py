@@ -32,7 +32,7 @@ def model_card(
         sha256=sha256,
         weights_file=export.WEIGHTS_FILE,
         dataset=config.dataset,
-        frames=data.frames,
+        framing=data.framing,
         dataset_params=data.dataset_params,
         input_shape=tuple(data.input_shape),
         classes=list(data.classes),

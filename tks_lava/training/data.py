@@ -33,7 +33,7 @@ class DataBundle(NamedTuple):
     test_labels: np.ndarray
     classes: list[str]
     input_shape: tuple[int, int, int]
-    frames: FrameConfig
+    framing: FrameConfig
     dataset_params: dict[str, Any] | None
     val_split: dict[str, Any]
 
@@ -92,8 +92,8 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
     spec = get_spec(config.dataset)
     if download and not spec.generated:
         spec.prepare(config.data_root, download=True, progress=progress)
-    frames = config.frames()
-    kw = {"frames": frames, "root": config.data_root, "cache_dir": config.cache_dir}
+    framing = config.framing()
+    kw = {"frames": framing, "root": config.data_root, "cache_dir": config.cache_dir}
     train_ds = FrameDataset(config.dataset, "train", progress=progress, **kw)
     test_ds = FrameDataset(config.dataset, "test", progress=progress, **kw)
     if train_ds.classes != test_ds.classes:
@@ -130,7 +130,7 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
         test_ds.labels[test],
         list(train_ds.classes),
         train_ds.input_shape,
-        frames,
+        framing,
         manifest["params"] if manifest else None,
         val_split,
     )
@@ -139,16 +139,15 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
 def epoch_order(labels: np.ndarray, epoch: int, seed: int, balanced: bool) -> list[int]:
     """Sample order of 0-based ``epoch``, a function of ``(seed, epoch)`` only.
 
-    ``balanced``: ``len(labels)`` draws with replacement, class c with weight 1 / count(c) (the
-    rule of ``tks_lava.data.balanced_sampler``); else a permutation.
+    ``balanced``: ``len(labels)`` draws with replacement, every class equally often
+    (:func:`tks_lava.data.torch_data.balanced_indices`); else a permutation.
     """
+    from tks_lava.data.torch_data import balanced_indices
+
     g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch)) % (2**63))
-    n = len(labels)
-    if not balanced:
-        return torch.randperm(n, generator=g).tolist()
-    counts = np.bincount(labels)
-    weights = torch.as_tensor(1.0 / counts[labels], dtype=torch.double)
-    return torch.multinomial(weights, n, replacement=True, generator=g).tolist()
+    if balanced:
+        return balanced_indices(labels, len(labels), g)
+    return torch.randperm(len(labels), generator=g).tolist()
 
 
 def make_loader(ds: Dataset, batch_size: int, order: list[int] | None, workers: int) -> DataLoader:
