@@ -41,3 +41,12 @@ def no_leftover_children():
     mp.active_children()
     left = child_pids() - before
     assert not left, f"test left child processes behind: {sorted(left)}"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real recordings for tests); skips where it is not beside the repo."""
+    path = SHARED / "data"
+    if not (path / "sample_nmnist.bin").is_file():
+        pytest.skip("../shared/data/sample_nmnist.bin not available")
+    return path

@@ -20,7 +20,7 @@ from tks_lava.data import (
     FrameDataset,
     NDigitsParams,
     aer,
-    balanced_sampler,
+    balanced_indices,
     default_cache_dir,
     generate_ndigits,
     get_spec,
@@ -344,7 +344,9 @@ def test_ndigits_frame_dataset_and_no_source_leakage(tiny_ndigits, tmp_path):
     rel = lambda ds: {source[p.relative_to(tiny_ndigits).as_posix()] for p in ds.files}  # noqa
     assert not rel(train) & rel(test)
     loader = torch.utils.data.DataLoader(
-        train, batch_size=4, sampler=balanced_sampler(train, seed=0)
+        train,
+        batch_size=4,
+        sampler=balanced_indices(train.labels, len(train), torch.Generator().manual_seed(0)),
     )
     x, y = next(iter(loader))
     assert x.shape == (4, 2, 34, 34, 10) and x.dtype == torch.float32 and y.shape == (4,)
@@ -362,15 +364,16 @@ def test_ndigits_generated_on_first_use(tmp_path):
         )
 
 
-def test_balanced_sampler_weights():
-    class Fake:
-        labels = np.array([0] * 8 + [1] * 2)
+def test_balanced_indices_weights():
+    labels = np.array([0] * 8 + [1] * 2)
 
-    s = balanced_sampler(Fake(), seed=3)
-    assert s.weights.tolist() == [1 / 8] * 8 + [1 / 2] * 2 and s.num_samples == 10
-    draws = np.array(list(balanced_sampler(Fake(), seed=3, num_samples=4000)))
+    def draw(n):
+        return np.array(balanced_indices(labels, n, torch.Generator().manual_seed(3)))
+
+    assert len(draw(10)) == 10
+    draws = draw(4000)  # class weights 1/8 and 1/2: each class half of the draws
     assert abs((draws >= 8).mean() - 0.5) < 0.05
-    assert draws[:50].tolist() == list(balanced_sampler(Fake(), seed=3, num_samples=4000))[:50]
+    assert draws[:50].tolist() == draw(4000)[:50].tolist()
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -405,9 +408,8 @@ def test_cli_prepare_prints_summary_and_plot(tmp_path, capsys):
             str(tmp_path / "c"),
             "--timesteps",
             "4",
-            "--size",
-            "16",
-            "16",
+            "--frame-size",
+            "16x16",
             "--plot",
             str(png),
             "--no-progress",
@@ -467,3 +469,17 @@ def test_ndigits_warns_when_split_cuts_a_source(tmp_path):
     p = NDigitsParams(classes=(0,), images_per_class=3, variants_per_image=2)
     with pytest.warns(UserWarning, match="cuts through one source image"):
         generate_ndigits(tmp_path / "w", p, workers=1, progress=False)
+
+
+def test_recordings_smaller_than_the_sensor_warn(tmp_path):
+    """34x34 (N-MNIST-sized) recordings read with the 240x180 N-Caltech101 reader would sit in
+    one corner of every frame: the cache build says so, with both sizes and the fix."""
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        for i in range(10):
+            write_events(
+                tmp_path / "own" / cls / f"image_{i:04d}.bin", random_events(rng, 300, 34, 34)
+            )
+    with pytest.warns(UserWarning, match=r"span at most 34x34 px of its 240x180 sensor.*nmnist"):
+        FrameDataset("ncaltech101", "train", root=tmp_path / "own", progress=False,
+                     frames=FrameConfig(timesteps=4, size=(16, 16)))  # fmt: skip

@@ -27,7 +27,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch, no_leftover_children):
     if path.stem != "03_your_own_data" and not (SHIPPED / "ndigits_tks.net").is_file():
         pytest.fail("netx_models/ndigits_tks.* missing: the notebooks use the shipped models")
     monkeypatch.setenv("TKS_LAVA_QUICK", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's default (inline) backend
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -35,3 +35,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch, no_leftover_children):
     pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     if path.stem != "03_your_own_data":
         assert pngs, "the notebook saved no figure"
+    shown = [
+        out for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", []) if "image/png" in out.get("data", {})
+    ]  # fmt: skip
+    # every figure the notebook saves is also displayed in the notebook itself
+    assert len(shown) >= len(pngs), f"{len(pngs)} figures saved ({pngs}), {len(shown)} shown"

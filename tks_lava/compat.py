@@ -25,6 +25,13 @@ removed it, so every run through a reshaped port fails in a child process with `
 reshape() got an unexpected keyword argument 'newshape'``. When that module is imported with
 numpy >= 2.1, ``newshape=`` is rewritten to ``shape=`` in its ``np.reshape`` calls, the same
 way (AST, in memory). With numpy < 2.1 the module loads unchanged.
+
+Import noise, silenced at its source and nowhere else (:func:`quiet_known_noise`): lava-dl's
+``prophesee_automotive`` module prints a three-line notice to stdout on every ``import
+lava.lib.dl.slayer`` (an optional object-detection toolbox this project never uses); torch's
+``cpp_extension`` logs "No CUDA runtime is found" when SLAYER imports it on a CPU machine; and
+SLAYER's use of ``torch.nn.utils.weight_norm`` raises torch's deprecation FutureWarning on every
+model built. Each is matched by its module and message, so any other output still shows.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import sys
 from types import CodeType
 
 TARGET = "lava.magma.compiler.var_model"
+PROPHESEE_TARGET = "lava.lib.dl.slayer.object_detection.dataset.prophesee_automotive"
 MP_TARGET = "lava.magma.runtime.message_infrastructure.multiprocessing"
 PORTS_TARGET = "lava.magma.core.process.ports.ports"
 _FIELD_ALIAS = "_tks_lava_dataclass_field"
@@ -210,6 +218,40 @@ class _IdempotentStartMethodLoader(importlib.machinery.SourceFileLoader):
             mp.set_start_method = original
 
 
+class _QuietStdoutLoader(importlib.machinery.SourceFileLoader):
+    """Executes its module with stdout captured (it only prints a notice at import)."""
+
+    def exec_module(self, module) -> None:  # noqa: ANN001 - importlib protocol
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().exec_module(module)
+
+
+class _DropMessage:
+    """A ``logging`` filter dropping the records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def filter(self, record) -> bool:  # noqa: ANN001 - logging protocol
+        return not str(record.msg).startswith(self.prefix)
+
+
+def quiet_known_noise() -> None:
+    """Silence the three known import-time messages (see the module docstring), idempotently."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("torch.utils.cpp_extension")
+    if not any(isinstance(f, _DropMessage) for f in log.filters):
+        log.addFilter(_DropMessage("No CUDA runtime is found"))
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.nn\.utils\.weight_norm` is deprecated", category=FutureWarning
+    )
+
+
 class _VarModelFinder(importlib.abc.MetaPathFinder):
     """Routes the patched Lava modules to their loaders; everything else is left alone."""
 
@@ -236,9 +278,11 @@ def install() -> bool:
     """Register the import hook once; returns whether the Python 3.11 fix is active."""
     if any(isinstance(f, _VarModelFinder) for f in sys.meta_path):
         return needed()
+    quiet_known_noise()
     loaders: dict[str, type[importlib.machinery.SourceFileLoader]] = {
         MP_TARGET: _IdempotentStartMethodLoader,
         PORTS_TARGET: _ReshapeKeywordLoader,
+        PROPHESEE_TARGET: _QuietStdoutLoader,
     }
     if needed() and TARGET not in sys.modules:  # imported already means it imported fine
         loaders[TARGET] = _PatchedSourceLoader

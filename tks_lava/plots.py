@@ -36,7 +36,8 @@ def per_step_accuracy(results: Mapping[str, tuple[np.ndarray, np.ndarray]], titl
                 label=f"{name}: step t alone")  # fmt: skip
         ax.plot(steps, 100 * metrics.cumulative_accuracy(logits, labels), "s--", color=color,
                 label=f"{name}: mean of steps 1..t")  # fmt: skip
-    ax.set(title=title, xlabel="timestep t", ylabel="test accuracy (%)")
+    ax.set(title=title, xlabel="t: first t frames of T (prefix protocol)",
+           ylabel="test accuracy (%)")  # fmt: skip
     ax.set_xticks(steps)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -54,27 +55,39 @@ def early_exit_curve(
     for i, (name, (logits, labels)) in enumerate(results.items()):
         curve = metrics.early_exit_curve(logits, labels, thresholds)
         ax.plot(curve.mean_steps, 100 * curve.accuracy, "o-", color=f"C{i}", label=name)
-    ax.set(title=title, xlabel="mean timesteps used per sample", ylabel="test accuracy (%)")
+        for th, x, y in zip(curve.thresholds, curve.mean_steps, curve.accuracy, strict=True):
+            ax.annotate(f"{th:g}", (x, 100 * y), textcoords="offset points",
+                        xytext=(4, -10 if i else 4), fontsize=6, color=f"C{i}")  # fmt: skip
+    ax.set(title=title, xlabel="mean frames used per sample (prefix, confidence exit)",
+           ylabel="test accuracy (%)")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(title="threshold swept " + f"{min(thresholds)}..{max(thresholds)}", fontsize=8)
+    ax.legend(title="labels: confidence threshold", fontsize=8)
     return fig
 
 
-def parity(lava_logits: np.ndarray, torch_logits: np.ndarray, sample: int = 0, ax=None):  # noqa: ANN001, ANN201
-    """Lava vs PyTorch logits of one sample over time, every class overlaid."""
+def parity(
+    lava_logits: np.ndarray,
+    torch_logits: np.ndarray,
+    sample: int = 0,
+    ax=None,  # noqa: ANN001
+    class_names: Sequence[str] | None = None,
+):  # noqa: ANN201
+    """Lava vs PyTorch logits of one sample over time: a colour per class (lines: PyTorch,
+    crosses: Lava fixed point)."""
     fig, ax = _figure(ax)
     steps = np.arange(1, lava_logits.shape[-1] + 1)
+    names = list(class_names) if class_names is not None else list(range(lava_logits.shape[1]))
     for c in range(lava_logits.shape[1]):
         ax.plot(steps, torch_logits[sample, c], "-", color=f"C{c % 10}", alpha=0.6,
-                label="PyTorch (SLAYER)" if c == 0 else None)  # fmt: skip
+                label=f"class {names[c]}")  # fmt: skip
         ax.plot(steps, lava_logits[sample, c], "x", color=f"C{c % 10}",
-                label="Lava fixed point" if c == 0 else None)  # fmt: skip
+                label="Lava (x)" if c == 0 else None)  # fmt: skip
     diff = float(np.abs(lava_logits[sample] - torch_logits[sample]).max())
     ax.set(title=f"Sample {sample}: per-step logits, max |diff| = {diff:.3g}",
            xlabel="timestep t", ylabel="logit (readout voltage / 4096)")  # fmt: skip
     ax.set_xticks(steps)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2, title="PyTorch (lines), Lava (x)")
     return fig
 
 
@@ -84,16 +97,24 @@ def per_class_accuracy(
     t: int = 1,
     ax=None,  # noqa: ANN001
 ):  # noqa: ANN201
-    """Accuracy of step ``t`` alone, per class, one bar group per model."""
+    """Accuracy of step ``t`` alone, per class, one bar group per model, with 95% Wilson
+    intervals (a class has few test samples, so the bars are coarse)."""
+    from tks_lava.stats import wilson_interval
+
     fig, ax = _figure(ax, size=(7.5, 4.0))
     width = 0.8 / max(len(results), 1)
     x = np.arange(len(class_names))
+    counts = None
     for i, (name, (logits, labels)) in enumerate(results.items()):
         acc = metrics.per_class_accuracy(logits, labels, t=t, num_classes=len(class_names))
-        ax.bar(x + i * width, 100 * acc, width, label=name, color=f"C{i}")
+        counts = np.bincount(np.asarray(labels), minlength=len(class_names))
+        lo, hi = wilson_interval(np.round(acc * counts), counts)
+        err = 100 * np.vstack([acc - lo, hi - acc])
+        ax.bar(x + i * width, 100 * acc, width, yerr=err, capsize=2, label=name, color=f"C{i}")
     ax.set_xticks(x + width * (len(results) - 1) / 2, class_names)
-    ax.set(title=f"Per-class accuracy of step {t} alone", xlabel="class",
-           ylabel="test accuracy (%)", ylim=(0, 100))  # fmt: skip
+    n = f"n = {int(counts.min())}-{int(counts.max())} per class" if counts is not None else ""
+    ax.set(title=f"Per-class accuracy of step {t} alone ({n}, 95% Wilson CI)", xlabel="class",
+           ylabel="test accuracy (%)", ylim=(0, 105))  # fmt: skip
     ax.legend(fontsize=8)
     return fig
 

@@ -10,7 +10,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--data-root", help="folder with the real dataset")
     p.add_argument("--cache-dir", help="frame cache folder (default ~/.cache/tks_lava)")
-    p.add_argument("--t", type=int, help="timesteps to run: early exit at a fixed step")
+    p.add_argument(
+        "--t", type=int,
+        help="prefix protocol: run the first t of the T trained frames (early exit at step t)",
+    )  # fmt: skip
+    p.add_argument(
+        "--rebin", type=int, metavar="T'",
+        help="re-binned protocol: frame each whole recording into T' frames and run all of them "
+        "(the paper's 'tested with T=1'); excludes --t",
+    )  # fmt: skip
     p.add_argument(
         "--exit-threshold", type=float,
         help="confidence early exit on the running mean (max softmax > threshold)",
@@ -51,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, metavar="N",
         help="Lava runtimes side by side (default: one per 2 usable cores, at most one per 64 "
         "samples); logits are identical",
+    )  # fmt: skip
+    p.add_argument(
+        "--recording", metavar="PATH",
+        help="classify your own .bin recording (or a folder of them) instead of a dataset split: "
+        "per-step class probabilities in Lava, parity, and a plot",
+    )  # fmt: skip
+    p.add_argument("--top-k", type=int, default=3, help="classes listed per step (--recording)")
+    p.add_argument(
+        "--plot-dir", default=".", help="where --recording saves <name>_probabilities.png"
+    )  # fmt: skip
+    p.add_argument(
+        "--allow-small", action="store_true",
+        help="run a recording that fills less than half of the model's sensor anyway",
     )  # fmt: skip
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity check")
     p.add_argument("--out", help="write results as JSON here")
@@ -79,7 +99,12 @@ def format_table(results: list[dict[str, Any]]) -> str:
 def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"{r['model']} ({r['method']}, {r['dataset']}, {r['backend']}): {r['n_samples']} samples, "
-        f"{r['timesteps']} of {r['trained_timesteps']} steps",
+        + (
+            f"{r['timesteps']} of {r['trained_timesteps']} frames (prefix)"
+            if r["protocol"] == "prefix"
+            else f"each recording re-binned into {r['timesteps']} frames (trained with "
+            f"{r['trained_timesteps']})"
+        ),
         f"  accuracy at t={r['timesteps']}: {100 * r['accuracy_at_t']:.1f}%  "
         f"(Lava {r['lava_models']} models x{r['jobs']}: {r['steps_per_s']:.1f} steps/s, "
         f"{r['samples_per_s']:.2f} samples/s, compile {r['lava_compile_s']:.1f} s, "
@@ -100,17 +125,58 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(path: str | Path, payload: Any) -> None:
-    from tks_lava.io import atomic_path
+def format_recording(r: Any, card: Any, name: str, top_k: int) -> str:
+    """Per-step top-k probabilities of one recording, with parity and provenance."""
+    lines = [
+        f"{r.path.name}: {r.events} events spanning {r.extent[0]}x{r.extent[1]} px; model "
+        f"{name} ({card.method}, trained on {card.dataset}); running-mean softmax in Lava:",
+    ]
+    for t, row in enumerate(r.top_k(top_k), 1):
+        lines.append(f"  t={t:<3d} " + " | ".join(f"{c:>6} {p:5.3f}" for c, p in row))
+    if r.torch_logits is not None:
+        import numpy as np
 
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+        agree = float((r.lava_logits.argmax(0) == r.torch_logits.argmax(0)).mean())
+        diff = float(np.abs(r.lava_logits - r.torch_logits).max())
+        lines.append(f"  parity with PyTorch: argmax agreement {100 * agree:.2f}% of "
+                     f"{r.lava_logits.shape[1]} steps, max |logit diff| {diff:.3g}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def run_recordings(args: argparse.Namespace, model: str | None) -> None:
+    """``--recording``: classify the user's recordings and save one plot each."""
+    from tks_lava.data.registry import get_spec
+    from tks_lava.model_card import ModelCard
+    from tks_lava.netx_eval import resolve_card_path
+    from tks_lava.recording import classify_recordings, plot_probabilities
+
+    card_path = resolve_card_path(model)
+    card = ModelCard.load(card_path)
+    results = classify_recordings(
+        args.recording, card_path, models=args.lava_models, parity=not args.no_parity,
+        allow_small=args.allow_small, progress=not args.quiet,
+    )  # fmt: skip
+    for r in results:
+        print(format_recording(r, card, card_path.stem, args.top_k))
+        png = plot_probabilities(r, Path(args.plot_dir) / f"{r.path.stem}_probabilities.png")
+        print(f"  plot: {png}")
+    if get_spec(card.dataset).generated:
+        print(
+            f"note: {card_path.stem} was trained on {card.dataset}, emulated offline data; "
+            "recordings from a real camera need a model trained on real recordings."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     models = args.model or (list(COMPARE_DEFAULT) if args.compare else [None])
     try:
+        if args.recording is not None:
+            if args.dataset or args.t or args.rebin or args.compare or len(models) > 1:
+                raise ValueError("--recording runs one model on your files; it excludes "
+                                 "--dataset, --t, --rebin and --compare")  # fmt: skip
+            run_recordings(args, models[0])
+            return 0
         if args.exit_threshold is not None and not 0 <= args.exit_threshold <= 1:
             raise ValueError(f"--exit-threshold must be in [0, 1], got {args.exit_threshold}")
         if args.jobs is not None and args.jobs < 1:
@@ -120,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for model in models:
             ev = evaluate_netx(
-                model, t=args.t, dataset=args.dataset, split=args.split, limit=args.limit,
+                model, t=args.t, rebin=args.rebin, dataset=args.dataset, split=args.split,
+                limit=args.limit,
                 data_root=args.data_root, cache_dir=args.cache_dir, backend=args.backend,
                 models=args.lava_models, jobs=args.jobs, parity=not args.no_parity,
                 progress=not args.quiet,
@@ -141,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(format_report(r))
     if args.out:
+        from tks_lava.io import write_json_atomic
+
         write_json_atomic(args.out, results[0] if len(results) == 1 else {"models": results})
         print(f"results written to {args.out}")
     return 0

@@ -158,6 +158,7 @@ def build_cache(
     limit = 65504 if dtype == np.float16 else np.iinfo(dtype).max
     skipped: list[tuple[str, str]] = []
     kept_labels, kept_files, n_events = [], [], []
+    extent, dropped = np.zeros(2, dtype=np.int64), 0  # (W, H) spanned by any recording
     it = range(len(files))
     if progress:
         from tqdm import tqdm
@@ -185,13 +186,18 @@ def build_cache(
             f = files[i]
             rel = f.relative_to(root).as_posix()
             try:
-                events, _ = spec.read_events(f)
+                events, outside = spec.read_events(f)
             except (EventFormatError, OSError) as err:
                 if strict:
                     raise
                 skipped.append((rel, str(err)))
                 warnings.warn(f"skipping corrupt recording: {err}", stacklevel=2)
                 continue
+            dropped += outside
+            if events.size:
+                extent = np.maximum(
+                    extent, [int(events["x"].max()) + 1, int(events["y"].max()) + 1]
+                )
             fr = events_to_frames(events, spec.sensor_size, frames)
             if fr.size and fr.max() > limit:
                 raise ValueError(
@@ -222,9 +228,32 @@ def build_cache(
         h5.attrs["build_seconds"] = time.perf_counter() - start
         h5.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         h5.attrs["pid"] = os.getpid()
+    check_sensor_fit(spec, (int(extent[0]), int(extent[1])), dropped, len(kept_files))
     if skipped:
         warnings.warn(
             f"{spec.name}/{key['split']}: skipped {len(skipped)} of {len(files)} corrupt "
             f"recordings (listed in {path}:/skipped); pass strict=True to stop on them instead",
             stacklevel=2,
+        )
+
+
+def check_sensor_fit(
+    spec: type[DatasetSpec], extent: tuple[int, int], dropped: int, recordings: int
+) -> None:
+    """Warn when recordings do not fit the reader's sensor: events outside it (dropped), or
+    recordings that all fill less than half of it (they would sit squashed in one corner)."""
+    sw, sh = int(spec.sensor_size[0]), int(spec.sensor_size[1])
+    if dropped:
+        warnings.warn(
+            f"{spec.name}: {dropped} events of {recordings} recordings lie outside its "
+            f"{sw}x{sh} sensor and were dropped; use a reader whose sensor fits the recordings",
+            stacklevel=3,
+        )
+    w, h = extent
+    if w > 0 and 2 * w <= sw and 2 * h <= sh:
+        warnings.warn(
+            f"{spec.name}: the recordings span at most {w}x{h} px of its {sw}x{sh} sensor, so "
+            "they fill one corner of every frame; read them with a dataset whose sensor matches "
+            f"(e.g. nmnist for 34x34 recordings)",
+            stacklevel=3,
         )

@@ -41,17 +41,17 @@ def _bin_edges_ms(dataset: FrameDataset, i: int) -> list[str] | None:
 def plot_samples(dataset: FrameDataset, path: str | os.PathLike, n_samples: int = 4) -> Path:
     """Save a grid: one row per sample, one column per time bin (colour = ON minus OFF events per
     pixel, red ON, blue OFF) and a last column with all events of the recording (grey).
-    Written atomically; returns the path."""
-    import matplotlib
+    Written atomically; returns the path.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Draws on a standalone ``Figure`` (no pyplot): the caller's backend and open figures are
+    never touched, so notebooks keep showing their own plots inline.
+    """
+    from matplotlib.figure import Figure
 
     idx = pick_samples(dataset.labels, n_samples)
     t = dataset.timesteps
-    fig, axes = plt.subplots(
-        len(idx), t + 1, figsize=(1.25 * (t + 1) + 1.0, 1.45 * len(idx) + 1.0), squeeze=False
-    )
+    fig = Figure(figsize=(1.25 * (t + 1) + 1.0, 1.45 * len(idx) + 1.0))
+    axes = fig.subplots(len(idx), t + 1, squeeze=False)
     vmax = 1.0
     rows = []
     for i in idx:
@@ -90,5 +90,4 @@ def plot_samples(dataset: FrameDataset, path: str | os.PathLike, n_samples: int 
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return path
