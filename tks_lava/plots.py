@@ -119,6 +119,86 @@ def per_class_accuracy(
     return fig
 
 
+def _main_arms(study: Mapping) -> list[str]:
+    return [n for n, a in study["arms"].items() if a["main"]]
+
+
+def _sub(study: Mapping) -> str:
+    return f"n={study['n_test']}, {len(study['seeds'])} seeds, mean ± sd"
+
+
+def study_accuracy(study: Mapping, names: Sequence[str] | None = None):  # noqa: ANN201
+    """The study's accuracy under both protocols: prefix (left; running mean solid, step t
+    alone dotted) and re-binned (right), mean ± sd over seeds per arm (``study.json``)."""
+    import matplotlib.pyplot as plt
+
+    names = list(names or _main_arms(study))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for i, name in enumerate(names):
+        s = study["arms"][name]["summary"]
+        for key, style, label in (("prefix_cumulative", "-", "mean of frames 1..t"),
+                                  ("prefix_per_step", ":", "step t alone")):  # fmt: skip
+            m, sd = 100 * np.array(s[key]["mean"]), 100 * np.array(s[key]["sd"])
+            t = np.arange(1, len(m) + 1)
+            ax1.plot(t, m, style, color=f"C{i}", marker="o", ms=3, label=f"{name}: {label}")
+            ax1.fill_between(t, m - sd, m + sd, color=f"C{i}", alpha=0.15)
+        ks = [int(k) for k in s["rebinned"]]
+        ax2.errorbar(ks, [100 * s["rebinned"][str(k)]["mean"] for k in ks],
+                     yerr=[100 * s["rebinned"][str(k)]["sd"] for k in ks], fmt="o-",
+                     color=f"C{i}", capsize=3, label=name)  # fmt: skip
+    ax1.set(title=f"prefix: first t of 10 frames ({_sub(study)})", xlabel="t (frames seen)",
+            ylabel="test accuracy (%)")  # fmt: skip
+    ax2.set(title=f"re-binned: whole recording in T' frames ({_sub(study)})",
+            xlabel="T' (frames)")  # fmt: skip
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def study_early_exit(study: Mapping, names: Sequence[str] | None = None):  # noqa: ANN201
+    """The study's confidence early-exit curves, mean ± sd over seeds, thresholds labelled."""
+    fig, ax = _figure(size=(6.4, 4.4))
+    for i, name in enumerate(names or _main_arms(study)):
+        arm = study["arms"][name]
+        s = arm["summary"]
+        x, y = (
+            np.array(s["early_exit_mean_steps"]["mean"]),
+            np.array(s["early_exit_accuracy"]["mean"]),
+        )
+        ax.errorbar(x, 100 * y, xerr=s["early_exit_mean_steps"]["sd"],
+                    yerr=100 * np.array(s["early_exit_accuracy"]["sd"]), fmt="o-", color=f"C{i}",
+                    capsize=2, label=name)  # fmt: skip
+        for th, xi, yi in zip(arm["runs"][0]["early_exit"]["thresholds"], x, y, strict=True):
+            ax.annotate(f"{th:g}", (xi, 100 * yi), textcoords="offset points",
+                        xytext=(4, -10 if i else 4), fontsize=6, color=f"C{i}")  # fmt: skip
+    ax.set(title=f"confidence early exit, labels: threshold ({_sub(study)})",
+           xlabel="mean frames used (prefix)", ylabel="test accuracy (%)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def study_arms(study: Mapping):  # noqa: ANN201
+    """Every arm's prefix accuracy at the pre-registered steps, mean ± sd over seeds."""
+    names = list(study["arms"])
+    fig, ax = _figure(size=(max(6.4, 1.1 * len(names)), 4.2))
+    width = 0.8 / len(study["test_steps"])
+    for j, t in enumerate(study["test_steps"]):
+        curves = [study["arms"][a]["summary"]["prefix_cumulative"] for a in names]
+        x = np.arange(len(names)) + j * width
+        means, sds = (
+            [100 * c["mean"][t - 1] for c in curves],
+            [100 * c["sd"][t - 1] for c in curves],
+        )
+        ax.bar(x, means, width, yerr=sds, capsize=2, label=f"prefix t={t}")
+    ax.set_xticks(np.arange(len(names)) + width, names, rotation=30, ha="right", fontsize=8)
+    ax.set(title=f"all arms ({_sub(study)})", ylabel="test accuracy (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def save(fig, path: str | os.PathLike) -> Path:  # noqa: ANN001
     """Write ``fig`` as PNG atomically (temp file + rename)."""
     from tks_lava.io import atomic_path

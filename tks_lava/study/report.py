@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tks_lava.io import atomic_path, write_bytes_atomic
+from tks_lava.io import write_bytes_atomic
 
 
 def _pct(s: dict[str, float]) -> str:
@@ -140,83 +138,22 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 def figures(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write the study's figures as PNG; their paths by name."""
+    """Write the study's figures (:mod:`tks_lava.plots`) as PNG; their paths by name."""
     import matplotlib.pyplot as plt
+
+    from tks_lava import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    main = [n for n, a in study["arms"].items() if a["main"]]
-    n, seeds = study["n_test"], len(study["seeds"])
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for i, name in enumerate(main):
-        s = study["arms"][name]["summary"]
-        for key, style, label in (("prefix_cumulative", "-", "running mean"),
-                                  ("prefix_per_step", ":", "step t alone")):  # fmt: skip
-            m, sd = np.array(s[key]["mean"]) * 100, np.array(s[key]["sd"]) * 100
-            t = np.arange(1, len(m) + 1)
-            ax1.plot(t, m, style, color=f"C{i}", marker="o", ms=3, label=f"{name}: {label}")
-            ax1.fill_between(t, m - sd, m + sd, color=f"C{i}", alpha=0.15)
-        ks = [int(k) for k in s["rebinned"]]
-        ax2.errorbar(ks, [100 * s["rebinned"][str(k)]["mean"] for k in ks],
-                     yerr=[100 * s["rebinned"][str(k)]["sd"] for k in ks], fmt="o-",
-                     color=f"C{i}", capsize=3, label=name)  # fmt: skip
-    ax1.set(title=f"prefix: first t of 10 frames (n={n}, {seeds} seeds, ± sd)",
-            xlabel="t (frames seen)", ylabel="test accuracy (%)")  # fmt: skip
-    ax2.set(title=f"re-binned: whole recording in T' frames (n={n}, {seeds} seeds)",
-            xlabel="T' (frames)")  # fmt: skip
-    ax1.legend(fontsize=7)
-    ax2.legend(fontsize=8)
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    paths["per_step"] = _save(fig, out_dir / "study_per_step.png")
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for i, name in enumerate(main):
-        s = study["arms"][name]["summary"]
-        x, y = (
-            np.array(s["early_exit_mean_steps"]["mean"]),
-            np.array(s["early_exit_accuracy"]["mean"]),
+    paths = {
+        "per_step": plots.save(plots.study_accuracy(study), out_dir / "study_per_step.png"),
+        "early_exit": plots.save(plots.study_early_exit(study), out_dir / "study_early_exit.png"),
+    }
+    if not all(a["main"] for a in study["arms"].values()):
+        paths["sensitivity"] = plots.save(
+            plots.study_arms(study), out_dir / "study_sensitivity.png"
         )
-        ax.errorbar(x, 100 * y, xerr=s["early_exit_mean_steps"]["sd"],
-                    yerr=100 * np.array(s["early_exit_accuracy"]["sd"]), fmt="o-", color=f"C{i}",
-                    capsize=2, label=name)  # fmt: skip
-        if i == 0:
-            ths = study["arms"][name]["runs"][0]["early_exit"]["thresholds"]
-            for th, xi, yi in zip(ths, x, y, strict=True):
-                ax.annotate(f"{th:g}", (xi, 100 * yi), textcoords="offset points", xytext=(4, -10),
-                            fontsize=7, color=f"C{i}")  # fmt: skip
-    ax.set(title=f"confidence early exit (labels: threshold; n={n}, {seeds} seeds, ± sd)",
-           xlabel="mean steps used", ylabel="test accuracy (%)")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend()
-    paths["early_exit"] = _save(fig, out_dir / "study_early_exit.png")
-
-    if len(study["arms"]) > len(main):
-        names = list(study["arms"])
-        fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(names)), 4.2))
-        width = 0.8 / len(study["test_steps"])
-        for j, t in enumerate(study["test_steps"]):
-            vals = [_at(study["arms"][a]["summary"]["prefix_cumulative"], t) for a in names]
-            x = np.arange(len(names)) + j * width
-            ax.bar(x, [100 * v["mean"] for v in vals], width, yerr=[100 * v["sd"] for v in vals],
-                   capsize=2, label=f"prefix t={t}")  # fmt: skip
-        ax.set_xticks(np.arange(len(names)) + width, names, rotation=30, ha="right", fontsize=8)
-        ax.set(title=f"all arms, prefix accuracy (n={n}, {seeds} seeds, ± sd)",
-               ylabel="test accuracy (%)")  # fmt: skip
-        ax.legend(fontsize=8)
-        paths["sensitivity"] = _save(fig, out_dir / "study_sensitivity.png")
+    plt.close("all")
     return paths
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
 
 
 def write_markdown(path: Path, study: dict[str, Any], figure_paths: dict[str, Path]) -> Path:

@@ -101,7 +101,8 @@ def train(
     download: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train, evaluate every epoch, checkpoint, and export the best model at the end.
+    """Train, score every epoch on the validation split, checkpoint, and at the end export the
+    epoch ``config.select`` chooses and measure it once on the test split.
 
     ``resume``: a run folder, a checkpoint file or a loaded checkpoint; the run continues
     exactly where it stopped (``config`` must match the saved one up to :data:`RUNTIME_FIELDS`).
