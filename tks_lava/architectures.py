@@ -1,6 +1,7 @@
-"""Architecture specs: layer kinds, the registered architectures, neuron presets and the JSON
-form of a user's own architecture. Pure data with validation; :mod:`tks_lava.models` builds
-the SLAYER network from a :class:`ModelConfig`.
+"""Architecture specs: layer kinds, registered architectures, neuron presets, JSON specs.
+
+Pure data with validation (no torch); :mod:`tks_lava.models` builds the SLAYER network from a
+:class:`ModelConfig`.
 """
 
 from __future__ import annotations

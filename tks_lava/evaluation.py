@@ -1,5 +1,7 @@
-"""The PyTorch side of evaluation: a model card's data (prefix or re-binned framing) and the
-SLAYER model's per-step logits on it, in batches without gradients (the one such loop).
+"""PyTorch-side evaluation: a model card's data under either protocol, and per-step logits.
+
+The card's data is framed for the *prefix* or the *re-binned* protocol, and the SLAYER model's
+per-step logits are computed in batches without gradients (the one such loop in the project).
 
 Two definitions of "accuracy at t" appear everywhere and are labelled: *prefix* (the first t
 of the T trained frames; online early exit, what Lava runs) and *re-binned* (the whole

@@ -1,5 +1,7 @@
-"""The model card: a typed record of what an exported model is, how it was trained and chosen,
-and how accurate it is; every reader (run_netx, demo, benchmarks, notebooks) goes through it.
+"""The model card: a typed record of what an exported model is and how it came to be.
+
+It says how the model was trained and chosen and how accurate it is; every reader (run_netx,
+demo, benchmarks, notebooks) goes through :class:`ModelCard`.
 
 Each fact lives once: T is ``framing.timesteps``, the class count is ``len(classes)``, Lava's
 input layout is derived from ``input_shape`` where it is needed. Format 1 cards (the first

@@ -1,5 +1,6 @@
-"""Classify recordings you bring (``.bin`` files) with a published model, in Lava: per-step
-class probabilities, parity with PyTorch, and a check that the recording fits the model.
+"""Classify recordings you bring (``.bin`` files) with a published model, in Lava.
+
+Per-step class probabilities, parity with PyTorch, and a check that the recording fits the model.
 
 A recording is framed exactly as the model's training data (the card's dataset sensor and
 framing). Before that, its pixel extent is compared with that sensor: events outside it are

@@ -1,5 +1,6 @@
-"""The models shipped in ``netx_models/``: their names, the command that makes each, and the
-check that a shipped card, its ``.net`` (sha256) and its ``.pt`` belong together."""
+"""The models shipped in ``netx_models/``: names, the command that makes each, one check.
+
+The check: a shipped card, its ``.net`` (sha256) and its ``.pt`` belong together."""
 
 from __future__ import annotations
 

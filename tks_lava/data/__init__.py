@@ -1,5 +1,6 @@
-"""Event-camera data layer: AER files, dataset registry, the offline ndigits dataset, frames,
-an HDF5 frame cache and a torch ``Dataset``.
+"""Event-camera data layer: AER files, datasets, frames, a frame cache, a torch Dataset.
+
+The registry includes the offline ndigits dataset; the cache is HDF5.
 
 Importing this package is cheap (numpy only); torch, tonic, h5py and scikit-learn are imported
 when first needed. ``FrameDataset`` and ``balanced_indices`` are loaded lazily.

@@ -1,5 +1,6 @@
-"""On-disk HDF5 cache of binned frames, one file per (dataset, split, root, framing, split rule,
-generator version, file list), so that epochs after the first do no event processing.
+"""On-disk HDF5 cache of binned frames, so epochs after the first do no event processing.
+
+One file per (dataset, split, root, framing, split rule, generator version, file list).
 
 File ``<cache_dir>/frames/<dataset>-<split>-<hash>.h5`` holds:
     frames    (N, C, H, W, T): uint16 raw counts when no resize is involved (exact), else

@@ -1,5 +1,6 @@
-"""``python -m tks_lava.data``: prepare a dataset (generate or check it, build both splits'
-frame caches), print a summary and save a picture of a few samples."""
+"""``python -m tks_lava.data``: prepare a dataset, print a summary, picture a few samples.
+
+Preparing generates or checks the dataset and builds both splits' frame caches."""
 
 from __future__ import annotations
 

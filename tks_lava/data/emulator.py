@@ -1,5 +1,6 @@
-"""A small event-camera emulator (pure numpy): a static image moved by saccades in front of a
-DVS/ATIS pixel array, as N-MNIST and N-Caltech101 were recorded.
+"""A small event-camera emulator (pure numpy): a static image seen through saccades.
+
+The image moves in front of a DVS/ATIS pixel array, as N-MNIST and N-Caltech101 were recorded.
 
 Pixel model (the standard DVS model, e.g. Gallego et al., "Event-based Vision: A Survey",
 IEEE TPAMI 2022, Sec. 2.1): each pixel keeps a reference log intensity; whenever the current log

@@ -1,5 +1,7 @@
-"""The ndigits generator: emulated saccade recordings of scikit-learn's digits, written in
-parallel into the N-Caltech101 layout with a manifest (parameters: :class:`NDigitsParams`)."""
+"""The ndigits generator: emulated saccade recordings of scikit-learn's digits.
+
+Written in parallel into the N-Caltech101 layout with a manifest (parameters:
+:class:`NDigitsParams`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The study's numbers: per-run accuracies under both protocols, their spread over seeds, and
-paired tests between methods at the pre-registered steps (the content of ``study.json``).
+"""The study's numbers (the content of ``study.json``): accuracies, spreads, paired tests.
+
+Per-run accuracies under both protocols, their spread over seeds, and paired tests between
+methods at the pre-registered steps.
 
 Protocols (labelled everywhere): ``prefix`` = accuracy of the running mean of the first t of
 the T = 10 trained frames (online early exit, what Lava runs); ``rebinned`` = the whole

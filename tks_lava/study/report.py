@@ -1,5 +1,7 @@
-"""``STUDY.md`` and the study's figures, written from ``study.json`` (numbers never restated
-by hand: every sentence about an effect is generated from the tests' outcomes)."""
+"""``STUDY.md`` and the study's figures, written from ``study.json``.
+
+Numbers are never restated by hand: every sentence about an effect is generated from the tests'
+outcomes."""
 
 from __future__ import annotations
 
