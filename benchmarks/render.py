@@ -350,7 +350,11 @@ def early_exit_lines(sec: Section | None, markdown_path: Path | None = None) -> 
     if not sec:
         return ["Not run."]
     r = sec["results"]
-    lines = [f"Logits: {r['logits']}. Deterministic, so one run (no repeats).", ""]
+    lines = [
+        f"Logits: {r['logits']}. Deterministic, so one run (no repeats). These are the shipped "
+        "models (one seed each); the spread over seeds and the paired tests are in `STUDY.md`.",
+        "",
+    ]
     models = r["models"]
     if models:
         t_keys = list(next(iter(models.values()))["accuracy_at"])

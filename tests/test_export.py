@@ -169,6 +169,9 @@ def test_format_1_cards_still_load(tmp_path, files):
     card = ModelCard.load(tmp_path / "v1.json")
     assert card.format == CARD_FORMAT and card.timesteps == 6 and card.epoch == 4
     assert card.selection["rule"].startswith("test") and card.history == []
+    early_v2 = {("frames" if k == "framing" else k): v for k, v in v2.items()}
+    (tmp_path / "v2.json").write_text(json.dumps(early_v2))  # the first format-2 key name
+    assert ModelCard.load(tmp_path / "v2.json") == ModelCard.load(files["card"])
     (tmp_path / "v1.json").write_text(json.dumps({**v1, "timesteps": 7}))
     with pytest.raises(CardError, match="timesteps 7 != frames.timesteps"):
         ModelCard.load(tmp_path / "v1.json")

@@ -70,7 +70,7 @@ def test_tiny_study_end_to_end(tmp_path, monkeypatch):
     study = json.loads((tmp_path / "study.json").read_text())
     assert set(study["arms"]) == {"baseline", "tks", "tet"}
     assert all(a["main"] for a in study["arms"].values())
-    assert len(study["confirmatory"]) == 12  # 2 pairs x 2 protocols x 3 steps
+    assert len(study["confirmatory"]) == 10  # 2 pairs x (prefix 1,3,10 + re-binned 1,3)
     run = study["arms"]["tks"]["runs"][0]
     assert len(run["prefix_cumulative"]) == 10 and set(run["rebinned"]) == {
         "1",

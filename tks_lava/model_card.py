@@ -105,6 +105,8 @@ class ModelCard:
         fmt = d.get("format")
         if fmt in OLD_FORMATS:
             d = _from_v1(d)
+        elif fmt == CARD_FORMAT and "frames" in d and "framing" not in d:
+            d = {("framing" if k == "frames" else k): v for k, v in d.items()}  # first v2 cards
         elif fmt != CARD_FORMAT:
             raise CardError(f"{where}: model card format {fmt!r}, expected {CARD_FORMAT!r}")
         names = {f.name for f in dataclasses.fields(cls)}

@@ -146,10 +146,10 @@ def study_accuracy(study: Mapping, names: Sequence[str] | None = None):  # noqa:
         ax2.errorbar(ks, [100 * s["rebinned"][str(k)]["mean"] for k in ks],
                      yerr=[100 * s["rebinned"][str(k)]["sd"] for k in ks], fmt="o-",
                      color=f"C{i}", capsize=3, label=name)  # fmt: skip
-    ax1.set(title=f"prefix: first t of 10 frames ({_sub(study)})", xlabel="t (frames seen)",
+    ax1.set(title="prefix: the first t of 10 frames", xlabel="t (frames seen)",
             ylabel="test accuracy (%)")  # fmt: skip
-    ax2.set(title=f"re-binned: whole recording in T' frames ({_sub(study)})",
-            xlabel="T' (frames)")  # fmt: skip
+    ax2.set(title="re-binned: the whole recording in T' frames", xlabel="T' (frames)")
+    fig.suptitle(f"ndigits test split ({_sub(study)})", fontsize=10)
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=8)
     for ax in (ax1, ax2):

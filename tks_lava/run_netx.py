@@ -102,7 +102,8 @@ def format_report(r: dict[str, Any]) -> str:
         + (
             f"{r['timesteps']} of {r['trained_timesteps']} frames (prefix)"
             if r["protocol"] == "prefix"
-            else f"each recording re-binned into {r['timesteps']} frames (trained with "
+            else f"each recording re-binned into {r['timesteps']} frame"
+            f"{'s' if r['timesteps'] != 1 else ''} (trained with "
             f"{r['trained_timesteps']})"
         ),
         f"  accuracy at t={r['timesteps']}: {100 * r['accuracy_at_t']:.1f}%  "

@@ -44,6 +44,16 @@ def _commit() -> str:
         return "unknown"
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     grids = args.grid or ["main"]
@@ -88,7 +98,7 @@ def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
         budget=f"{card.model_config.name}, {h['epochs']} epochs, batch {h['batch_size']}, AdamW "
         f"lr {h['lr']}, cosine with {h['warmup_epochs']} warm-up epoch, TKS lam ramp to lam_max",
         jobs=args.jobs,
-        machine=f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        machine=f"{os.cpu_count()} cores, {_cpu_name()}",
         wall_hours=sum(walls) / 3600 / max(1, args.jobs),
     )
     out_json = Path(args.out_json)

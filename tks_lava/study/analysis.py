@@ -153,6 +153,13 @@ def family(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return comparisons
 
 
+def tests_at(trained_t: int) -> list[tuple[str, int]]:
+    """(protocol, t) pairs tested: every pre-registered t under both protocols, except the
+    re-binned T' = T, whose frames are the prefix protocol's at t = T (the same test twice)."""
+    return [(p, t) for p in ("prefix", "rebinned") for t in TEST_STEPS
+            if not (p == "rebinned" and t == trained_t)]  # fmt: skip
+
+
 def analyse(
     root: Path, main: list[Arm], extra: list[Arm], seeds: tuple[int, ...]
 ) -> dict[str, Any]:
@@ -162,15 +169,15 @@ def analyse(
     by_method = {a.method: a.name for a in main}
     pairs = [(by_method[a], by_method[b]) for a, b in MAIN_COMPARISONS
              if a in by_method and b in by_method]  # fmt: skip
+    trained_t = runs[main[0].name][0]["prefix"].shape[-1]
+    tests = tests_at(trained_t)
     confirmatory = family([
-        {"a": a, "b": b, **compare(runs[a], runs[b], p, t)}
-        for a, b in pairs for p in ("prefix", "rebinned") for t in TEST_STEPS
+        {"a": a, "b": b, **compare(runs[a], runs[b], p, t)} for a, b in pairs for p, t in tests
     ])  # fmt: skip
     reference = by_method.get("baseline")
     exploratory = family([
         {"a": arm.name, "b": reference, **compare(runs[arm.name], runs[reference], p, t)}
-        for arm in extra if reference is not None
-        for p in ("prefix", "rebinned") for t in TEST_STEPS
+        for arm in extra if reference is not None for p, t in tests
     ])  # fmt: skip
     return {
         "dataset": "ndigits",
@@ -186,11 +193,12 @@ def analyse(
                 "method": a.method,
                 "settings": a.settings,
                 "note": a.note,
+                "main": a in main,
                 "summary": arm_summary(per_run[a.name]),
                 "runs": per_run[a.name],
             }
             for a in [*main, *extra]
-        },  # fmt: skip
+        },
         "confirmatory": confirmatory,
         "exploratory": exploratory,
         "rule": f"claim where every seed agrees in sign and the Holm-corrected CMH p < {ALPHA}",

@@ -65,7 +65,11 @@ def findings(comparisons: list[dict[str, Any]]) -> list[str]:
         where = f"{c['protocol']} t={c['t']}"
         diff = f"{100 * c['diff']['mean']:+.1f} pp (sd {100 * c['diff']['sd']:.1f})"
         if c["claim"] == "no claim":
-            why = "seeds disagree in sign" if not c["seeds_agree"] else "not significant"
+            why = (
+                "the seeds do not all differ in one direction"
+                if not c["seeds_agree"]
+                else ("not significant")
+            )
             out.append(f"{c['a']} vs {c['b']} at {where}: {diff}; no claim ({why}, Holm p "
                        f"{c['p_holm']:.2g}).")  # fmt: skip
         else:
@@ -101,7 +105,8 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> str:
         f"- Tests: per seed, exact McNemar on the same test samples; pooled over seeds, "
         f"Cochran-Mantel-Haenszel with each (seed, sample) pair a stratum; Holm correction "
         f"within each family. Rule: {study['rule']}. Pre-registered steps: "
-        f"t in {{{', '.join(map(str, study['test_steps']))}}}.",
+        f"t in {{{', '.join(map(str, study['test_steps']))}}} (re-binned T' = 10 is the prefix "
+        "t = 10 test: same frames, tested once).",
         "",
         "## Accuracy (test split, mean ± sd over seeds, %)",
         "",
@@ -133,7 +138,8 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> str:
         "",
         f"{study['cpu_hours_total']:.2f} CPU hours in all ({len(study['seeds'])} seeds x "
         f"{len(arms)} arms, one torch thread per run, {study['jobs']} runs at a time on "
-        f"{study['machine']}); wall time {study['wall_hours']:.2f} h.",
+        f"{study['machine']}); the runs' wall times add up to {study['wall_hours']:.2f} h per "
+        "job slot.",
         "",
     ]
     return "\n".join(parts)
