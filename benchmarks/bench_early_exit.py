@@ -31,10 +31,11 @@ def logits_and_synops(
     model: torch.nn.Module, frames: torch.Tensor, batch: int = BATCH
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-step logits (N, C, T), SynOps (N, T) and input spikes (N, T) per weighted layer."""
-    model.eval()
-    with SynOpsCounter(model, frames.shape[-1]) as counter, torch.no_grad():
-        outs = [model(frames[i : i + batch]) for i in range(0, len(frames), batch)]
-    return torch.cat(outs).double().numpy(), counter.per_layer, counter.input_spikes
+    from tks_lava.lava_run import torch_logits
+
+    with SynOpsCounter(model, frames.shape[-1]) as counter:
+        logits = torch_logits(model, frames, batch)
+    return logits, counter.per_layer, counter.input_spikes
 
 
 def t_points(timesteps: int) -> list[int]:
