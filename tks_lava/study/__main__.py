@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="ndigits folder (default: generated in the cache)")
     p.add_argument("--out-json", default=str(REPO / "benchmarks/results/study.json"))
     p.add_argument("--out-md", default=str(REPO / "STUDY.md"))
-    p.add_argument("--report-only", action="store_true", help="train nothing; report what is done")
+    p.add_argument(
+        "--report-only", action="store_true",
+        help="train nothing; evaluate and report the runs that are done",
+    )  # fmt: skip
     return p
 
 
@@ -60,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     seeds = tuple(args.seeds)
     root = Path(args.root)
     wanted = arms(grids)
-    if not args.report_only:
-        from tks_lava.study.runner import run_study
+    from tks_lava.study.runner import evaluate_all, run_study
 
+    if not args.report_only:
         run_study(root, wanted, seeds, args.jobs, data_root=args.data_root)
     every = arms(list(GRIDS))
+    evaluate_all(root, every, seeds, args.data_root)  # runs trained elsewhere or interrupted
     ready = [a for a in every if all(is_evaluated(run_dir(root, a, s)) for s in seeds)]
     missing = [a.name for a in wanted if a not in ready]
     if missing:

@@ -165,12 +165,25 @@ def run_study(
                 done.append(rec)
                 what = rec["skipped"] or f"trained in {rec['wall_s'] / 60:.1f} min"
                 bar.write(f"{rec['run']}: {what}")
-    runs = [run_dir(root, a, s) for a in arm_list for s in seeds]
+    evaluate_all(root, arm_list, seeds, data_root, progress)
+    return done
+
+
+def evaluate_all(
+    root: Path,
+    arm_list: list[Arm],
+    seeds: tuple[int, ...],
+    data_root: str | None = None,
+    progress: bool = True,
+) -> None:
+    """:func:`evaluate_run` for every trained run not evaluated yet (cheap: forward passes)."""
+    from tqdm import tqdm
+
+    runs = [run_dir(Path(root), a, s) for a in arm_list for s in seeds]
     todo_eval = [p for p in runs if is_trained(p) and not is_evaluated(p)]
     for path in tqdm(todo_eval, desc="re-binned eval",
                      disable=not progress):  # fmt: skip
         evaluate_run(path, data_root=data_root)
-    return done
 
 
 def _prepare_data(data_root: str | None) -> None:
