@@ -60,8 +60,9 @@ def test_install_is_noop_before_311(monkeypatch):
     monkeypatch.setattr(compat.sys, "version_info", (3, 10, 13))
     assert compat.install() is False
     (finder,) = [f for f in compat.sys.meta_path if isinstance(f, compat._VarModelFinder)]
-    # the version-independent fixes remain: multiprocessing start method, numpy's reshape keyword
-    assert set(finder.loaders) == {compat.MP_TARGET, compat.PORTS_TARGET}
+    # the version-independent fixes remain: multiprocessing start method, numpy's reshape
+    # keyword, and lava-dl's import-time print
+    assert set(finder.loaders) == {compat.MP_TARGET, compat.PORTS_TARGET, compat.PROPHESEE_TARGET}
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
