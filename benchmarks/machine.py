@@ -8,20 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tks_lava.export import versions
-
-
-def cpu_model(cpuinfo: str | None = None) -> str:
-    """The ``model name`` line of /proc/cpuinfo (or ``platform.processor()``)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        if line.lower().startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+from tks_lava.provenance import cpu_model, versions
 
 
 def ram_gib(meminfo: str | None = None) -> float | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import render
-from benchmarks.machine import choose_threads, cpu_model, ram_gib
+from benchmarks.machine import choose_threads, ram_gib
 from benchmarks.report import markdown_table, to_jsonable, write_json
 from benchmarks.stats import (
     fmt_num,
@@ -19,6 +19,7 @@ from benchmarks.stats import (
     summarize,
 )
 from benchmarks.synops import align_steps, axis_fanout, conv_fanout, ops_at_exit, synaptic_ops
+from tks_lava.provenance import cpu_model
 
 # ----------------------------------------------------------------------------- statistics
 

@@ -10,7 +10,6 @@ how it was trained and chosen, how accurate it is; :mod:`tks_lava.model_card`).
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 from pathlib import Path
 from typing import Any
@@ -30,24 +29,6 @@ WEIGHTS_FILE = "network.pt"
 def default_publish_dir() -> Path:
     """``<repository root>/netx_models`` (the folder beside the ``tks_lava`` package)."""
     return Path(tks_lava.__file__).resolve().parents[1] / "netx_models"
-
-
-def versions() -> dict[str, str]:
-    """Versions of what produced a model or a measurement (python, torch, numpy, lava-dl,
-    lava-nc, tks_lava); model cards and benchmark results both record these."""
-    from importlib import metadata
-
-    import numpy
-
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "numpy": numpy.__version__}  # fmt: skip
-    for dist in ("lava-dl", "lava-nc"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    out["tks_lava"] = tks_lava.__version__
-    return out
 
 
 # ----------------------------------------------------------------------------- model files

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -47,16 +46,6 @@ def _commit() -> str:
         return "unknown"
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     grids = args.grid or ["main"]
@@ -85,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
     from tks_lava.io import write_json_atomic
     from tks_lava.model_card import ModelCard
+    from tks_lava.provenance import cpu_model
     from tks_lava.study.analysis import analyse
     from tks_lava.study.report import figures, write_markdown
 
@@ -102,7 +92,7 @@ def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
         budget=f"{card.model_config.name}, {h['epochs']} epochs, batch {h['batch_size']}, AdamW "
         f"lr {h['lr']}, cosine with {h['warmup_epochs']} warm-up epoch, TKS lam ramp to lam_max",
         jobs=args.jobs,
-        machine=f"{os.cpu_count()} cores, {_cpu_name()}",
+        machine=f"{os.cpu_count()} cores, {cpu_model()}",
         wall_hours=sum(walls) / 3600 / max(1, args.jobs),
     )
     out_json = Path(args.out_json)

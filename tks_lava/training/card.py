@@ -11,6 +11,7 @@ import torch
 from tks_lava import export
 from tks_lava.model_card import ModelCard
 from tks_lava.models import SpikingNet
+from tks_lava.provenance import versions
 from tks_lava.training.augment import parse_augment
 from tks_lava.training.config import TrainConfig, config_to_argv
 from tks_lava.training.data import DataBundle
@@ -51,7 +52,7 @@ def model_card(
         train_time_s=float(sum(r["epoch_s"] for r in history)),
         command=command or "python -m tks_lava.train " + shlex.join(config_to_argv(config)),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        versions=export.versions(),
+        versions=versions(),
     )
 
 
