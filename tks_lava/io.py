@@ -48,6 +48,15 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
+def write_npz_atomic(path: str | os.PathLike, **arrays: Any) -> Path:
+    """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` (name kept as given), atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    return Path(path)
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tks_lava.io import atomic_path, write_json_atomic
+from tks_lava.io import write_json_atomic, write_npz_atomic
 from tks_lava.study.grid import REBIN_STEPS, Arm
 
 COST_FILE = "cost.json"
@@ -131,10 +131,7 @@ def evaluate_run(
     for k in rebin_steps:
         logits, labels = rebinned_logits(card, path / card.weights_file, k, data_root=data_root)
         out[f"T{k}"], out["labels"] = logits.numpy().astype(np.float32), labels.numpy()
-    target = path / REBIN_FILE
-    with atomic_path(target) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **out)
-    return target
+    return write_npz_atomic(path / REBIN_FILE, **out)
 
 
 def run_study(

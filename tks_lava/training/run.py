@@ -15,7 +15,7 @@ import torch
 from tks_lava import checkpoint as ckpt
 from tks_lava import export
 from tks_lava.evaluation import forward_logits
-from tks_lava.io import atomic_path, sha256_file, write_bytes_atomic
+from tks_lava.io import sha256_file, write_bytes_atomic, write_npz_atomic
 from tks_lava.losses import lam_schedule
 from tks_lava.model_card import CARD_FILE, ModelCard
 from tks_lava.models import SpikingNet
@@ -282,6 +282,4 @@ def finish(
 
 def save_logits(path: Path, logits: torch.Tensor, labels: torch.Tensor) -> Path:
     """Write per-step logits (N, C, T) and labels (N,) as an ``.npz``, atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, logits=logits.numpy().astype(np.float32), labels=labels.numpy())
-    return path
+    return write_npz_atomic(path, logits=logits.numpy().astype(np.float32), labels=labels.numpy())
