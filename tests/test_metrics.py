@@ -19,6 +19,7 @@ from tks_lava.metrics import (
     per_class_accuracy,
     per_step_accuracy,
     risk_coverage_curve,
+    running_probabilities,
 )
 
 # (N, C, T): per sample, class 0's and class 1's outputs over t = 1, 2, 3.
@@ -156,3 +157,14 @@ def test_input_validation():
         cumulative_accuracy(LOGITS, LABELS[:2])
     with pytest.raises(TypeError, match="integer"):
         per_step_accuracy(LOGITS, LABELS.astype(float))
+
+
+def test_running_probabilities_by_hand():
+    # step 1: logits (0, ln 3) -> (1/4, 3/4);
+    # step 2 adds (0, -ln 3): running mean (0, 0) -> (1/2, 1/2)
+    ln3 = np.log(3.0)
+    logits = np.array([[[0.0, 0.0], [ln3, -ln3]]])  # (N=1, C=2, T=2)
+    p = running_probabilities(logits)
+    assert p.shape == (1, 2, 2)
+    np.testing.assert_allclose(p[0, :, 0], [0.25, 0.75])
+    np.testing.assert_allclose(p[0, :, 1], [0.5, 0.5])

@@ -27,6 +27,7 @@ __all__ = [
     "per_class_accuracy",
     "per_step_accuracy",
     "risk_coverage_curve",
+    "running_probabilities",
 ]
 
 
@@ -72,6 +73,12 @@ def cumulative_logits(logits: Any) -> np.ndarray:
     """
     a = _logits(logits)
     return np.cumsum(a, axis=-1) / np.arange(1, a.shape[-1] + 1)
+
+
+def running_probabilities(logits: Any) -> np.ndarray:
+    """Softmax over classes of the running mean (:func:`cumulative_logits`), (N, C, T): the
+    class probabilities of a model stopped after each step (what early exit thresholds)."""
+    return _softmax(cumulative_logits(logits), axis=1)
 
 
 def per_step_accuracy(logits: Any, labels: Any) -> np.ndarray:
@@ -149,7 +156,7 @@ def early_exit(logits: Any, labels: Any, threshold: float) -> EarlyExitResult:
     a = _logits(logits)
     y = _labels(labels, a.shape[0])
     cum = cumulative_logits(a)
-    return _exit(cum, _softmax(cum, axis=1).max(axis=1), y, _check_threshold(threshold))
+    return _exit(cum, running_probabilities(a).max(axis=1), y, _check_threshold(threshold))
 
 
 def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurve:
@@ -158,7 +165,7 @@ def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurv
     y = _labels(labels, a.shape[0])
     ths = np.atleast_1d(_np(thresholds)).astype(np.float64)
     cum = cumulative_logits(a)
-    conf = _softmax(cum, axis=1).max(axis=1)
+    conf = running_probabilities(a).max(axis=1)
     res = [_exit(cum, conf, y, _check_threshold(th)) for th in ths]
     return EarlyExitCurve(
         ths, np.array([r.mean_steps for r in res]), np.array([r.accuracy for r in res])

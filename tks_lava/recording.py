@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tks_lava.evaluation import ModelMismatchError
+from tks_lava.metrics import running_probabilities
 from tks_lava.model_card import ModelCard
 
 
@@ -39,10 +40,7 @@ class RecordingResult:
     @property
     def probabilities(self) -> np.ndarray:
         """(T, C) softmax of the running mean of the logits up to each step."""
-        cum = np.cumsum(self.lava_logits, axis=1) / np.arange(1, self.lava_logits.shape[1] + 1)
-        z = cum.T - cum.T.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return running_probabilities(self.lava_logits[None])[0].T
 
     def top_k(self, k: int = 3) -> list[list[tuple[str, float]]]:
         """Per step, the k most probable classes and their probabilities."""

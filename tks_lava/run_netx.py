@@ -135,10 +135,10 @@ def format_recording(r: Any, card: Any, name: str, top_k: int) -> str:
     for t, row in enumerate(r.top_k(top_k), 1):
         lines.append(f"  t={t:<3d} " + " | ".join(f"{c:>6} {p:5.3f}" for c, p in row))
     if r.torch_logits is not None:
-        import numpy as np
+        from tks_lava.metrics import argmax_agreement, max_abs_diff
 
-        agree = float((r.lava_logits.argmax(0) == r.torch_logits.argmax(0)).mean())
-        diff = float(np.abs(r.lava_logits - r.torch_logits).max())
+        agree = argmax_agreement(r.lava_logits[None], r.torch_logits[None])
+        diff = max_abs_diff(r.lava_logits, r.torch_logits)
         lines.append(f"  parity with PyTorch: argmax agreement {100 * agree:.2f}% of "
                      f"{r.lava_logits.shape[1]} steps, max |logit diff| {diff:.3g}")  # fmt: skip
     return "\n".join(lines)
