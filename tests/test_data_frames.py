@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from tks_lava.data import EVENT_DTYPE, FrameConfig, bin_events, events_to_frames, read_events
-from tks_lava.data.frames import clip_to_sensor, crop_to_bbox, resize_frames, time_bin_index
+from tks_lava.data.frames import (
+    clip_to_sensor,
+    crop_to_bbox,
+    fills_a_corner,
+    resize_frames,
+    time_bin_index,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sample_nmnist.bin"
 
@@ -103,3 +109,10 @@ def test_frame_config_validation_and_dict():
     for bad in ({"timesteps": 0}, {"size": (0, 3)}, {"binning": "x"}, {"crop": "bbox"}):
         with pytest.raises(ValueError, match="FrameConfig"):
             FrameConfig(**bad)
+
+
+def test_fills_a_corner_at_half_the_sensor():
+    assert fills_a_corner((34, 34), (240, 180))  # N-MNIST-sized on the N-Caltech101 sensor
+    assert fills_a_corner((120, 90), (240, 180))  # exactly half in both directions
+    assert not fills_a_corner((121, 90), (240, 180)) and not fills_a_corner((34, 34), (34, 34))
+    assert not fills_a_corner((0, 0), (240, 180))  # no events: nothing to place

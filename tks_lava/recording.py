@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tks_lava.data.frames import fills_a_corner
 from tks_lava.evaluation import ModelMismatchError
 from tks_lava.metrics import running_probabilities
 from tks_lava.model_card import ModelCard
@@ -73,7 +74,7 @@ def check_fits(
             f"{where}: the recording spans {w}x{h} px (W x H) but the model's sensor is "
             f"{sw}x{sh}; use a model trained on a {w}x{h} (or larger) sensor"
         )
-    if not allow_small and 2 * w <= sw and 2 * h <= sh:
+    if not allow_small and fills_a_corner(extent, sensor):
         raise RecordingMismatchError(
             f"{where}: the recording spans only {w}x{h} px of the model's {sw}x{sh} sensor, "
             "so it would land squashed in one corner of every frame; use a model trained on "

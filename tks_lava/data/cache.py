@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tks_lava.data.aer import EventFormatError
-from tks_lava.data.frames import FrameConfig, events_to_frames
+from tks_lava.data.frames import FrameConfig, events_to_frames, fills_a_corner
 from tks_lava.data.paths import stable_hash
 from tks_lava.data.spec import DatasetSpec
 from tks_lava.io import atomic_path
@@ -251,7 +251,7 @@ def check_sensor_fit(
             stacklevel=3,
         )
     w, h = extent
-    if w > 0 and 2 * w <= sw and 2 * h <= sh:
+    if fills_a_corner(extent, (sw, sh)):
         warnings.warn(
             f"{spec.name}: the recordings span at most {w}x{h} px of its {sw}x{sh} sensor, so "
             "they fill one corner of every frame; read them with a dataset whose sensor matches "

@@ -145,6 +145,13 @@ def bin_events(
     return counts.astype(np.int32).reshape(pols, height, width, timesteps)
 
 
+def fills_a_corner(extent: tuple[int, int], sensor: tuple[int, int]) -> bool:
+    """True when recordings spanning (W, H) = ``extent`` fill at most half of a (W, H) sensor in
+    both directions: binned on that sensor they would sit squashed in one corner of a frame."""
+    (w, h), (sw, sh) = extent, sensor
+    return w > 0 and 2 * w <= sw and 2 * h <= sh
+
+
 def clip_to_sensor(events: np.ndarray, sensor_size: tuple[int, int, int]) -> tuple[np.ndarray, int]:
     """Drop events outside (W, H, P); return (kept events, number dropped)."""
     width, height, pols = sensor_size
