@@ -83,29 +83,28 @@ def run_metrics(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _spread(values: list[float]) -> dict[str, float]:
+def _spread(values: Any) -> dict[str, Any]:
+    """Mean and sample sd over seeds (axis 0): floats for a list of numbers, lists for a list
+    of curves; sd 0 with one seed."""
     v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    sd = v.std(axis=0, ddof=1) if len(v) > 1 else np.zeros_like(v[0])
+    return {"mean": v.mean(axis=0).tolist(), "sd": sd.tolist()}
 
 
 def arm_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and sd over seeds of every per-run curve and number."""
 
-    def stack(key: str) -> np.ndarray:
-        return np.array([r[key] for r in per_seed], dtype=float)
-
-    def curve(a: np.ndarray) -> dict[str, list[float]]:
-        sd = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(a.shape[1])
-        return {"mean": a.mean(axis=0).tolist(), "sd": sd.tolist()}
+    def curve(key: str, sub: str | None = None) -> dict[str, Any]:
+        return _spread([r[key] if sub is None else r[key][sub] for r in per_seed])
 
     rebin_keys = list(per_seed[0]["rebinned"])
     return {
         "seeds": [r["seed"] for r in per_seed],
-        "prefix_per_step": curve(stack("prefix_per_step")),
-        "prefix_cumulative": curve(stack("prefix_cumulative")),
+        "prefix_per_step": curve("prefix_per_step"),
+        "prefix_cumulative": curve("prefix_cumulative"),
         "rebinned": {k: _spread([r["rebinned"][k] for r in per_seed]) for k in rebin_keys},
-        "early_exit_accuracy": curve(np.array([r["early_exit"]["accuracy"] for r in per_seed])),
-        "early_exit_mean_steps": curve(np.array([r["early_exit"]["mean_steps"] for r in per_seed])),
+        "early_exit_accuracy": curve("early_exit", "accuracy"),
+        "early_exit_mean_steps": curve("early_exit", "mean_steps"),
         "aurc": _spread([r["aurc"] for r in per_seed]),
         "cpu_hours_per_run": _spread([(r["cpu_s"] or 0) / 3600 for r in per_seed]),
     }
