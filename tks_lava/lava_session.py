@@ -214,12 +214,15 @@ def _terminate(runtime: Any) -> None:
         if _live(actor):
             actor.terminate()
     for actor in actors:
-        if actor._popen is None or actor._closed:
-            continue
-        mp.Process.join(actor, 5)
-        if actor.is_alive():
-            actor.kill()
+        try:
+            if actor._popen is None or actor._closed:
+                continue
             mp.Process.join(actor, 5)
+            if actor.is_alive():
+                actor.kill()
+                mp.Process.join(actor, 5)
+        except ValueError:  # Lava's own thread closed the process object meanwhile: it is done
+            continue
     smm = getattr(infra, "smm", None)
     if smm is not None:
         try:
