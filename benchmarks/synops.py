@@ -1,20 +1,8 @@
-"""Synaptic operations (SynOps) per sample and step: spike counts x fan-out, an energy proxy.
+"""SynOps of a PyTorch (SLAYER) model per sample and step, aligned to input frames.
 
-Every spike that enters a weighted layer is delivered to each synapse it drives: one SynOp per
-synapse (one accumulate on Loihi). The SynOps of a layer at a step are therefore
-``sum_i spikes_i * fanout_i`` over its input neurons ``i``, where the fan-out is exact:
-
-* dense: every input drives all ``out`` neurons, ``fanout = out``;
-* convolution (kernel k, stride s, padding p, dilation d): input pixel (y, x) is inside the
-  receptive field of ``ny(y) * nx(x)`` output positions, each with ``out_channels / groups``
-  channels, so ``fanout(y, x) = out_channels / groups * ny(y) * nx(x)`` (about
-  ``out_channels * k^2 / s^2`` inside the image, fewer at the border: :func:`axis_fanout`);
-* pooling (SLAYER's ``Pool`` synapse, applied per channel): as a convolution with one output
-  channel per input channel.
-
-Counting is structural (a zero weight still counts). The input layer's spikes (the binary
-event frames) times the first layer's fan-out are included, and so is the readout layer (real
-accumulates, even though the readout itself never spikes).
+The counting rule (spikes x exact fan-out) and the fan-out geometry are in
+:mod:`tks_lava.synops`; this module hooks a :class:`tks_lava.models.SpikingNet` and aligns the
+counts in time.
 
 Time alignment: with ``delay_shift`` every spiking block delays its output by one step, so the
 input of the ``k``-th weighted block at raw column ``j`` belongs to input frame ``j - d_k``,
@@ -31,66 +19,9 @@ from typing import Any
 
 import numpy as np
 
-# ----------------------------------------------------------------------------- pure functions
+from tks_lava.synops import conv_fanout, synaptic_ops
 
-
-def axis_fanout(
-    n_in: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
-) -> np.ndarray:
-    """For each of ``n_in`` input positions along one axis, how many output positions of a
-    convolution read it (int64 array of shape (n_in,))."""
-    if min(n_in, kernel, stride, dilation) < 1 or padding < 0:
-        raise ValueError(
-            f"bad convolution geometry: n_in={n_in}, kernel={kernel}, stride={stride}, "
-            f"padding={padding}, dilation={dilation}"
-        )
-    n_out = (n_in + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    counts = np.zeros(n_in, dtype=np.int64)
-    for o in range(max(n_out, 0)):
-        for j in range(kernel):
-            i = o * stride - padding + j * dilation
-            if 0 <= i < n_in:
-                counts[i] += 1
-    return counts
-
-
-def conv_fanout(
-    in_hw: Sequence[int],
-    out_per_group: int,
-    kernel: Sequence[int],
-    stride: Sequence[int] = (1, 1),
-    padding: Sequence[int] = (0, 0),
-    dilation: Sequence[int] = (1, 1),
-) -> np.ndarray:
-    """Synapses driven by one spike at each input pixel: float64 (H, W) map.
-
-    ``out_per_group``: output channels each input channel connects to (``out / groups``; 1 for
-    pooling).
-    """
-    geometry = (in_hw, kernel, stride, padding, dilation)
-    ny, nx = (axis_fanout(*(int(g[a]) for g in geometry)) for a in (0, 1))
-    return float(out_per_group) * np.outer(ny, nx).astype(np.float64)
-
-
-def synaptic_ops(spikes: np.ndarray, fanout: float | np.ndarray) -> np.ndarray:
-    """SynOps per sample and step: ``sum_i spikes[n, i..., t] * fanout[i...]``.
-
-    ``spikes``: (N, *S, T) spike counts (0/1) of one layer's input neurons; ``fanout``: a scalar
-    or an array broadcastable to ``S`` (e.g. (H, W) for S = (C, H, W)). Returns float64 (N, T).
-    """
-    s = np.asarray(spikes, dtype=np.float64)
-    if s.ndim < 2:
-        raise ValueError(f"spikes must be (N, ..., T), got shape {s.shape}")
-    f = np.asarray(fanout, dtype=np.float64)
-    inner = s.shape[1:-1]
-    if f.ndim > len(inner) or (f.ndim and inner[len(inner) - f.ndim :] != f.shape):
-        raise ValueError(f"fan-out of shape {f.shape} does not fit neurons of shape {inner}")
-    n, t = s.shape[0], s.shape[-1]
-    if f.ndim == 0:
-        return s.reshape(n, -1, t).sum(axis=1) * float(f)
-    lead = int(np.prod(inner[: len(inner) - f.ndim], dtype=np.int64))
-    per_pos = s.reshape(n, lead, f.size, t).sum(axis=1)  # (N, positions, T)
-    return np.einsum("npt,p->nt", per_pos, f.reshape(-1))
+# ----------------------------------------------------------------------------- time alignment
 
 
 def align_steps(per_step: np.ndarray, offset: int, timesteps: int) -> np.ndarray:

@@ -18,8 +18,9 @@ from benchmarks.stats import (
     rates,
     summarize,
 )
-from benchmarks.synops import align_steps, axis_fanout, conv_fanout, ops_at_exit, synaptic_ops
+from benchmarks.synops import align_steps, ops_at_exit
 from tks_lava.provenance import cpu_model
+from tks_lava.synops import axis_fanout, conv_fanout, synaptic_ops
 
 # ----------------------------------------------------------------------------- statistics
 
