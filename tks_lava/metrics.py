@@ -28,6 +28,7 @@ __all__ = [
     "per_step_accuracy",
     "risk_coverage_curve",
     "running_probabilities",
+    "should_exit",
 ]
 
 
@@ -157,6 +158,18 @@ def early_exit(logits: Any, labels: Any, threshold: float) -> EarlyExitResult:
     y = _labels(labels, a.shape[0])
     cum = cumulative_logits(a)
     return _exit(cum, running_probabilities(a).max(axis=1), y, _check_threshold(threshold))
+
+
+def should_exit(logits: Any, steps: int, threshold: float) -> np.ndarray:
+    """The rule of :func:`early_exit` for a model that has run ``steps`` (1-based) steps: True
+    per sample when the running-mean softmax after that step is confident (> ``threshold``) or
+    ``steps`` is the last one. ``logits`` (N, C, T) needs only columns ``< steps`` (later ones
+    are ignored), so a controller that sees one step at a time decides exactly as the post-hoc
+    analysis of the full run does."""
+    a = _logits(logits)
+    t = _check_t(steps, a.shape[-1])
+    conf = running_probabilities(a)[:, :, t - 1].max(axis=1)
+    return (conf > _check_threshold(threshold)) | (t == a.shape[-1])
 
 
 def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurve:
