@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,6 +51,18 @@ class LavaRun:
     @property
     def samples_per_s(self) -> float:
         return len(self.logits) / self.run_s if self.run_s > 0 else float("nan")
+
+    @classmethod
+    def concat(cls, runs: list[LavaRun], run_s: float) -> LavaRun:
+        """Runs over consecutive blocks of samples as one run (``run_s``: the wall time)."""
+        return cls(
+            logits=np.concatenate([r.logits for r in runs]),
+            backend=runs[0].backend,
+            window=runs[0].window,
+            steps=sum(r.steps for r in runs),
+            compile_s=sum(r.compile_s for r in runs),
+            run_s=run_s,
+        )
 
 
 def sample_window(timesteps: int, latency: int) -> int:
@@ -219,8 +232,10 @@ def default_jobs(n_samples: int) -> int:
 _INTERRUPTED: list[bool] = []
 
 
-def _job(net_path: str, frames: np.ndarray, backend: str, models: str) -> LavaRun:
-    """One worker's share: a Lava runtime of its own, one BLAS/torch thread.
+def _job(net_path: str, frames: np.ndarray, backend: str, models: str,
+         exit_kw: dict | None) -> Any:  # fmt: skip
+    """One worker's share: a Lava runtime of its own, one BLAS/torch thread. ``exit_kw``: run
+    with early exit inside Lava (:func:`tks_lava.lava_exit.run_lava_exit`'s arguments).
 
     After a Ctrl-C the worker starts no further share (the pool may have queued one already).
     """
@@ -230,6 +245,11 @@ def _job(net_path: str, frames: np.ndarray, backend: str, models: str) -> LavaRu
         raise KeyboardInterrupt
     spawned_worker_setup()  # spawned: it inherits no threads; Lava forks its children from here
     try:
+        if exit_kw is not None:
+            from tks_lava.lava_exit import run_lava_exit
+
+            return run_lava_exit(net_path, frames, backend=backend, models=models,
+                                 progress=False, **exit_kw)  # fmt: skip
         return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
                         progress=False)  # fmt: skip
     except KeyboardInterrupt:
@@ -245,8 +265,11 @@ def run_lava_parallel(
     backend: str = "sim",
     models: str = "fast",
     progress: bool = True,
-) -> LavaRun:
-    """:func:`run_lava` with the samples split over ``jobs`` worker processes, merged in order.
+    exit_threshold: float | None = None,
+    count_synops: bool = True,
+) -> Any:
+    """:func:`run_lava` with the samples split over ``jobs`` worker processes, merged in order
+    (with ``exit_threshold``: :func:`tks_lava.lava_exit.run_lava_exit`, same merging).
 
     Each task is a contiguous block of samples run in a fresh Lava runtime inside a spawned
     worker (Lava forks its own children there). Every sample is reset at the start of its
@@ -262,12 +285,15 @@ def run_lava_parallel(
     # a few tasks per worker, so the progress bar moves and uneven runtimes even out
     bounds = np.linspace(0, n, min(n, 4 * jobs) + 1).astype(int)
     blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    results: dict[int, LavaRun] = {}
+    results: dict[int, Any] = {}
+    exit_kw = None
+    if exit_threshold is not None:
+        exit_kw = {"threshold": exit_threshold, "count_synops": count_synops}
     t0 = time.perf_counter()
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
     try:
         futures = {
-            pool.submit(_job, str(net_path), x[a:b], backend, models): i
+            pool.submit(_job, str(net_path), x[a:b], backend, models, exit_kw): i
             for i, (a, b) in enumerate(blocks)
         }
         with tqdm(total=n, desc=f"Lava {backend} x{jobs}", unit="sample",
@@ -279,14 +305,7 @@ def run_lava_parallel(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     runs = [results[i] for i in range(len(blocks))]
-    return LavaRun(
-        logits=np.concatenate([r.logits for r in runs]),
-        backend=backend,
-        window=runs[0].window,
-        steps=sum(r.steps for r in runs),
-        compile_s=sum(r.compile_s for r in runs),
-        run_s=time.perf_counter() - t0,
-    )
+    return type(runs[0]).concat(runs, run_s=time.perf_counter() - t0)
 
 
 @torch.no_grad()

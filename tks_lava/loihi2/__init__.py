@@ -70,3 +70,19 @@ class _Chained:
     def __init__(self, host_source: Any, adapter: Any) -> None:
         self.host_source = host_source
         self.s_out = adapter.out
+
+
+def exit_io(net: Any, controller: Any, model_map: dict) -> Any:
+    """Wire an :class:`~tks_lava.adapters.exit.ExitController` to ``net`` on Loihi 2 and return
+    the run config. The controller runs host-side, as the readout of :func:`build_io` does: its
+    frames reach the chip through ``PyToNxAdapter``; its RefPorts read the readout voltage and
+    write the reset values into the NeuroCores' Vars. README, "Early exit on Loihi 2", says
+    how the same controller maps onto an embedded (Lakemont) process instead."""
+    require()
+    from lava.magma.core.run_configs import Loihi2HwCfg
+    from lava.proc import embedded_io as eio
+
+    to_chip = eio.spike.PyToNxAdapter(shape=net.inp.shape)
+    controller.s_out.connect(to_chip.inp)
+    to_chip.out.connect(net.inp)
+    return Loihi2HwCfg(exception_proc_model_map=model_map)
