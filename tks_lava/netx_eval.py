@@ -86,6 +86,7 @@ class NetxEvaluation:
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
     protocol: str = "prefix"
+    exit_run: Any = None  # tks_lava.lava_exit.LavaExitRun, when early exit ran inside Lava
 
     @property
     def timesteps(self) -> int:
@@ -124,7 +125,28 @@ class NetxEvaluation:
                 "accuracy": ee.accuracy,
                 "mean_steps": ee.mean_steps,
             }
+        if self.exit_run is not None:
+            out["lava_early_exit"] = self.lava_exit_summary()
         return out
+
+    def lava_exit_summary(self) -> dict[str, Any]:
+        """The in-Lava early-exit run against the fixed-window run of the same samples: steps,
+        wall time, accuracy, SynOps, and whether it decided exactly as the post-hoc rule."""
+        run = self.exit_run
+        post = metrics.early_exit(self.lava_logits, self.labels, run.threshold)
+        window_s = self.timings["lava_run_s"]
+        return {
+            **run.summary(self.labels),
+            "window_run_s": window_s,
+            "steps_saved_vs_window": 1.0 - run.steps / self.timings["lava_steps"],
+            "wall_speedup": window_s / run.run_s if run.run_s > 0 else float("nan"),
+            "post_hoc_accuracy": post.accuracy,
+            "post_hoc_mean_exit_step": post.mean_steps,
+            "matches_post_hoc": bool(
+                np.array_equal(run.exit_steps, post.exit_steps)
+                and np.array_equal(run.predictions, post.predictions)
+            ),
+        }
 
 
 def evaluate_netx(
@@ -141,6 +163,7 @@ def evaluate_netx(
     models: str = "fast",
     jobs: int | None = None,
     parity: bool = True,
+    exit_in_lava: float | None = None,
     progress: bool = True,
 ) -> NetxEvaluation:
     """Run a published model in Lava on the first ``t`` frames of each sample (default: all),
@@ -148,6 +171,8 @@ def evaluate_netx(
 
     ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.lava_models`);
     ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.lava_run.default_jobs`).
+    ``exit_in_lava``: also run the samples with early exit inside Lava at this threshold
+    (:func:`tks_lava.lava_exit.run_lava_exit`), to set against the fixed-window run.
     """
     from tks_lava.export import load_torch_model
     from tks_lava.lava_run import default_jobs, run_lava, torch_logits
@@ -176,6 +201,14 @@ def evaluate_netx(
     lava = run_lava(
         files["net"], frames, backend=backend, models=models, jobs=jobs, progress=progress
     )
+    exit_run = None
+    if exit_in_lava is not None:
+        from tks_lava.lava_exit import run_lava_exit
+
+        exit_run = run_lava_exit(
+            files["net"], frames, exit_in_lava, backend=backend, models=models, jobs=jobs,
+            progress=progress,
+        )  # fmt: skip
     torch_out = None
     if parity:
         torch_out = torch_logits(load_torch_model(files["weights"]), frames)
@@ -199,4 +232,5 @@ def evaluate_netx(
         backend=backend,
         timings=timings,
         protocol="prefix" if rebin is None else "rebinned",
+        exit_run=exit_run,
     )

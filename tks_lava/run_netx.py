@@ -5,6 +5,7 @@ Examples::
     python -m tks_lava.run_netx --t 3                       # shipped TKS model, early exit at 3
     python -m tks_lava.run_netx --compare --limit 200       # TKS vs baseline, same samples
     python -m tks_lava.run_netx --model netx_models/ndigits_baseline.json --exit-threshold 0.9
+    python -m tks_lava.run_netx --exit-threshold 0.9 --exit-in-lava  # stop samples in Lava
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--exit-threshold", type=float,
         help="confidence early exit on the running mean (max softmax > threshold)",
+    )  # fmt: skip
+    p.add_argument(
+        "--exit-in-lava", action="store_true",
+        help="also run early exit inside Lava at --exit-threshold: each sample stops when "
+        "confident and the next starts at once; reports executed steps, wall time and SynOps "
+        "against the fixed-window run",
     )  # fmt: skip
     p.add_argument("--limit", type=int, help="evaluate the first N samples only")
     p.add_argument("--backend", default="sim", choices=("sim", "loihi2"))
@@ -123,6 +130,19 @@ def format_report(r: dict[str, Any]) -> str:
             f"  early exit at confidence > {e['threshold']}: accuracy {100 * e['accuracy']:.1f}% "
             f"with {e['mean_steps']:.2f} steps on average"
         )
+    if "lava_early_exit" in r:
+        x = r["lava_early_exit"]
+        same = "identical to" if x["matches_post_hoc"] else "DIFFERENT from"
+        lines += [
+            f"  early exit inside Lava at > {x['threshold']}: accuracy {100 * x['accuracy']:.1f}%, "
+            f"mean exit step {x['mean_exit_step']:.2f} (exits and predictions {same} the "
+            "post-hoc analysis)",
+            f"    Lava steps {x['lava_steps']} vs {x['window_steps']} in fixed windows "
+            f"({100 * x['steps_saved_vs_window']:.1f}% fewer); wall {x['run_s']:.1f} s vs "
+            f"{x['window_run_s']:.1f} s ({x['wall_speedup']:.2f}x)"
+            + (f"; {x['synops_per_sample']:.3g} SynOps per sample until exit"
+               if "synops_per_sample" in x else ""),
+        ]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -180,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.exit_threshold is not None and not 0 <= args.exit_threshold <= 1:
             raise ValueError(f"--exit-threshold must be in [0, 1], got {args.exit_threshold}")
+        if args.exit_in_lava and args.exit_threshold is None:
+            raise ValueError("--exit-in-lava needs --exit-threshold (e.g. 0.9)")
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         from tks_lava.netx_eval import evaluate_netx
@@ -191,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 limit=args.limit,
                 data_root=args.data_root, cache_dir=args.cache_dir, backend=args.backend,
                 models=args.lava_models, jobs=args.jobs, parity=not args.no_parity,
+                exit_in_lava=args.exit_threshold if args.exit_in_lava else None,
                 progress=not args.quiet,
             )  # fmt: skip
             results.append(ev.summary(args.exit_threshold))
