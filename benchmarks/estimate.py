@@ -60,6 +60,23 @@ def lava_seconds(results: dict[str, Any], full: Settings) -> float:
     return total
 
 
+def lava_exit_seconds(results: dict[str, Any], full: Settings, test_size: int) -> float:
+    """Per-threshold runs scaled by samples, timing repeats scaled by samples and repeats
+    (Lava run times only: compile and loading add a few seconds per run)."""
+    full_n = test_size if full.exit_samples is None else full.exit_samples
+    total = 0.0
+    for m in results["models"].values():
+        per_sample = (m["window"]["run_s"] + sum(t["run_s"] for t in m["thresholds"])) / m[
+            "samples"
+        ]
+        total += per_sample * full_n
+    timing = results.get("timing")
+    if timing:
+        one_round = sum(_med(v) for v in timing["run_s"].values()) / timing["samples"]
+        total += one_round * full.exit_timing_samples * full.exit_repeats
+    return total
+
+
 def estimate_full_run(
     sections: dict[str, Section], full: Settings | None = None, test_size: int = 510
 ) -> dict[str, float]:
@@ -79,5 +96,7 @@ def estimate_full_run(
             n = max((m["samples"] for m in r["models"].values()), default=1)
             full_n = test_size if full.eval_samples is None else full.eval_samples
             out[name] = wall * full_n / n  # generous: loading is counted as scaling too
+        elif name == "lava_exit":
+            out[name] = lava_exit_seconds(r, full, test_size)
     out["total"] = sum(out.values())
     return out

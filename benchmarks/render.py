@@ -11,11 +11,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from benchmarks.render_exit import lava_exit_lines, lava_exit_summary
 from benchmarks.report import markdown_table
 from benchmarks.settings import SHIPPED
 from benchmarks.stats import fmt_num, fmt_pct, fmt_stat
 
-SECTIONS = ("train", "data", "lava", "lava_speed", "early_exit")
+SECTIONS = ("train", "data", "lava", "lava_speed", "early_exit", "lava_exit")
 PRIMARY_TRAIN = "ndigits/small_snn"
 #: TKS must cost almost nothing over the baseline in training: time ratio goal
 TKS_RATIO_GOAL = 1.05
@@ -101,6 +102,7 @@ def build_summary(sections: dict[str, Section], machine: dict[str, Any]) -> dict
     }
     speed = _get(sections.get("lava_speed"), "results") or {}
     summary.update(lava_speed_summary(speed))
+    summary.update(lava_exit_summary(_get(sections.get("lava_exit"), "results")))
     ratio = summary["train_time_ratio_tks_over_baseline"]
     summary["train_time_ratio_goal_met"] = None if ratio is None else ratio <= TKS_RATIO_GOAL
     return summary
@@ -183,6 +185,12 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("Lava speed-up, one job per core / one job", "lava_jobs_speedup", ratio),
         ("projected hours, N-Caltech101 test split in Lava, one job (vgg_snn 48x48)",
          "lava_ncaltech101_test_hours_one_job", fmt_num),
+        ("Lava steps saved by early exit inside Lava at 0.9 (full split, vs fixed windows)",
+         "lava_exit_steps_saved_0.9", lambda x: "n/a" if x is None else f"{100 * x:.1f}%"),
+        ("Lava run-time speed-up, early exit at 0.9 / fixed windows (paired)",
+         "lava_exit_wall_speedup_0.9", ratio),
+        ("early exit in Lava == post-hoc analysis (every exit step and prediction)",
+         "lava_exit_matches_post_hoc", lambda x: "n/a" if x is None else ("yes" if x else "no")),
         ("frames from the cache (open + read all), samples/s", "cached_frames_samples_per_s",
          fmt_num),
         ("read + bin events, samples/s", "binning_samples_per_s", fmt_num),
@@ -480,6 +488,7 @@ def render_markdown(
          lava_speed_lines(sections.get("lava_speed"))),
         ("Early exit and synaptic operations",
          early_exit_lines(sections.get("early_exit"), markdown_path)),
+        ("Early exit inside Lava", lava_exit_lines(sections.get("lava_exit"))),
     ]  # fmt: skip
     for title, lines in parts:
         out += ["", f"## {title}", "", *lines]

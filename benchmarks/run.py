@@ -75,6 +75,10 @@ def run_section(name: str, settings: Settings, args: argparse.Namespace) -> dict
         from benchmarks import bench_lava_speed
 
         return bench_lava_speed.run(settings, args.models_dir, log)
+    if name == "lava_exit":
+        from benchmarks import bench_lava_exit
+
+        return bench_lava_exit.run(settings, args.models_dir, log)
     if name == "early_exit":
         from benchmarks import bench_early_exit
 

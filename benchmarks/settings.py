@@ -48,6 +48,11 @@ class Settings:
     jobs_samples: int = 256
     # early exit: test samples (None = the whole test split)
     eval_samples: int | None = None
+    # early exit inside Lava: samples of the per-threshold runs (None = the whole test split),
+    # and of the paired timing repeats
+    exit_samples: int | None = None
+    exit_timing_samples: int = 128
+    exit_repeats: int = 3
 
     @classmethod
     def full(cls) -> Settings:
@@ -68,6 +73,9 @@ class Settings:
             lava_repeats=2,
             jobs_samples=8,
             eval_samples=64,
+            exit_samples=24,
+            exit_timing_samples=12,
+            exit_repeats=2,
         )
 
     def to_dict(self) -> dict[str, Any]:

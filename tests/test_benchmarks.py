@@ -201,3 +201,46 @@ def test_summary_and_markdown_with_missing_sections_and_models():
     text = render.render_markdown({"lava": lava}, summary, "python -m benchmarks.run")
     assert "## Training throughput" in text and "Not run." in text
     assert "**Skipped ndigits_tks**: not found" in text
+
+
+def test_lava_exit_summary_and_table_from_hand_numbers():
+    from benchmarks.render_exit import lava_exit_lines, lava_exit_summary
+
+    def row(th, steps, same=True):
+        return {"threshold": th, "samples": 2, "lava_steps": steps, "predicted_steps": steps,
+                "steps_saved": 1 - steps / 30, "mean_exit_step": 2.0,
+                "post_hoc_mean_exit_step": 2.0, "accuracy": 0.5, "post_hoc_accuracy": 0.5,
+                "run_s": 1.0, "wall_speedup_single_run": 2.0, "matches_post_hoc": same,
+                "synops_per_sample": 1234.0}  # fmt: skip
+
+    stat = {"median": 1.5, "min": 1.4, "max": 1.6, "n": 3}
+    results = {
+        "headline": 0.9,
+        "models": {
+            "a": {
+                "samples": 2,
+                "window": {"steps": 30, "run_s": 2.0},
+                "thresholds": [row(0.9, 12)],
+            },
+            "b": {
+                "samples": 2,
+                "window": {"steps": 30, "run_s": 2.0},
+                "thresholds": [row(0.9, 20, same=False)],
+            },  # fmt: skip
+        },
+        "timing_model": "a",
+        "timing": {
+            "samples": 2,
+            "repeats": 3,
+            "exit_over_full_controller": stat,
+            "speedup_over_window": {"exit_0.9": stat, "exit_0.9_no_synops": stat, "exit_1.0": stat},
+        },  # fmt: skip
+    }
+    s = lava_exit_summary(results)
+    assert s["lava_exit_steps_saved_0.9"] == pytest.approx(1 - 12 / 30)  # the first model's
+    assert s["lava_exit_wall_speedup_0.9"] == 1.5
+    assert s["lava_exit_matches_post_hoc"] is False  # one mismatch anywhere is reported
+    assert set(lava_exit_summary(None).values()) == {None}
+    text = "\n".join(lava_exit_lines({"results": results}))
+    assert "| a | exit > 0.9 | 2 | 12 | 12 | 60.0% |" in text and "**no**" in text
+    assert "1.50 [1.40, 1.60]x" in text
