@@ -62,10 +62,14 @@ def block_fanout(block: Any, in_shape: Sequence[int]) -> float | np.ndarray:
         return float(w[0])
     if len(in_shape) != 3:
         raise ValueError(f"{type(syn).__name__}: expected a (C, H, W) input, got {in_shape}")
-    per_group = 1 if isinstance(syn, slayer.synapse.Pool) else w[0] // int(syn.groups)
-    return conv_fanout(
-        in_shape[1:], per_group, w[2:4], syn.stride[:2], syn.padding[:2], syn.dilation[:2]
-    )
+    geometry = (w[2:4], syn.stride[:2], syn.padding[:2], syn.dilation[:2])
+    if isinstance(syn, slayer.synapse.Pool):
+        # SLAYER's Pool appends size % k zero rows/columns before pooling: the last window of
+        # an odd-sized input reads its last row too
+        h, w_ = in_shape[1:]
+        padded = (h + h % w[2], w_ + w_ % w[3])
+        return conv_fanout(padded, 1, *geometry)[:h, :w_]
+    return conv_fanout(in_shape[1:], w[0] // int(syn.groups), *geometry)
 
 
 class SynOpsCounter:

@@ -244,3 +244,15 @@ def test_lava_exit_summary_and_table_from_hand_numbers():
     text = "\n".join(lava_exit_lines({"results": results}))
     assert "| a | exit > 0.9 | 2 | 12 | 12 | 60.0% |" in text and "**no**" in text
     assert "1.50 [1.40, 1.60]x" in text
+
+
+def test_pool_fanout_counts_the_row_slayer_pads_odd_inputs_with():
+    from types import SimpleNamespace
+
+    from lava.lib.dl import slayer
+
+    from benchmarks.synops import block_fanout
+
+    block = SimpleNamespace(synapse=slayer.synapse.Pool(2))
+    fan = block_fanout(block, (1, 5, 3))  # SLAYER pads 5 -> 6 and 3 -> 4: every pixel is read
+    assert fan.shape == (5, 3) and (fan == 1).all()
