@@ -138,16 +138,11 @@ def test_exit_in_lava_decides_as_post_hoc_and_resets_exactly(tmp_path, no_leftov
     assert (one.exit_steps == t).all() and one.synops is None
 
 
-@pytest.mark.slow
-def test_synops_are_the_spikes_lava_produced_until_exit(tmp_path, no_leftover_children):
+def _slayer_synops(net, frames: torch.Tensor) -> list[np.ndarray]:
+    """SLAYER's raw SynOps (N, columns) per weighted block on ``frames`` padded with zeros."""
     from benchmarks.synops import block_fanout
 
-    net, path, frames = _tiny(tmp_path)
-    threshold = _varied_threshold(torch_logits(net, frames))  # SLAYER's logits are Lava's
-    run = run_lava_exit(path, frames, threshold, progress=False)
-    # SLAYER's raw per-column SynOps on the zero-padded input: Lava's step j of a sample is
-    # column j of every layer, and the sample occupied lava_steps[n] steps
-    padded = torch.cat([frames, torch.zeros_like(frames)], dim=-1)
+    padded = torch.cat([frames, torch.zeros_like(frames), torch.zeros_like(frames)], dim=-1)
     per_layer = []
     hooks = [
         block.register_forward_pre_hook(
@@ -162,12 +157,43 @@ def test_synops_are_the_spikes_lava_produced_until_exit(tmp_path, no_leftover_ch
         net(padded)
     for h in hooks:
         h.remove()
+    return per_layer
+
+
+@pytest.mark.slow
+def test_synops_are_the_spikes_lava_produced_until_exit(tmp_path, no_leftover_children):
+    net, path, frames = _tiny(tmp_path)
+    threshold = _varied_threshold(torch_logits(net, frames))  # SLAYER's logits are Lava's
+    run = run_lava_exit(path, frames, threshold, progress=False)
+    # Lava's step j of a sample is column j of every layer; the sample occupied lava_steps[n]
+    per_layer = _slayer_synops(net, frames)
     expected = np.stack(
         [[ops[n, : run.lava_steps[n]].sum() for ops in per_layer] for n in range(len(frames))]
     )
     assert expected.min() > 0, "every layer must see spikes for the test to mean anything"
     np.testing.assert_array_equal(run.synops, expected)
     assert len(set(run.lava_steps.tolist())) >= 3
+
+
+@pytest.mark.slow
+def test_vgg_pools_count_as_pools_and_exit_exactly(tmp_path, no_leftover_children):
+    """vgg_snn's pools run in Lava as diagonal convs; odd sizes (18 -> 9 -> 5 -> 3) exercise
+    SLAYER's end padding. Same logits as the fixed window at 1.0, SynOps as SLAYER's."""
+    from tks_lava.export import export_netx
+
+    torch.manual_seed(0)
+    net = build_model(make_config("vgg_snn", (2, 18, 18), 3)).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("weight_g"):
+                p.mul_(3.0)
+    path = export_netx(net, tmp_path / "vgg.net")
+    frames = (torch.rand(1, 2, 18, 18, 3) < 0.3).float()
+    run = run_lava_exit(path, frames, 1.0, progress=False)
+    np.testing.assert_array_equal(run.logits, torch_logits(net, frames))
+    expected = [ops[0, : run.lava_steps[0]].sum() for ops in _slayer_synops(net, frames)]
+    assert min(expected) > 0
+    np.testing.assert_array_equal(run.synops[0], expected)
 
 
 @pytest.mark.slow

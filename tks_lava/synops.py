@@ -24,24 +24,32 @@ from typing import Any
 import numpy as np
 
 
-def axis_fanout(
+def axis_taps(
     n_in: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> np.ndarray:
-    """For each of ``n_in`` input positions along one axis, how many output positions of a
-    convolution read it (int64 array of shape (n_in,))."""
+    """``(kernel, n_in)`` int64: how many output positions of a convolution read input position
+    ``i`` through kernel tap ``j`` (0 or 1) along one axis; taps in cross-correlation order."""
     if min(n_in, kernel, stride, dilation) < 1 or padding < 0:
         raise ValueError(
             f"bad convolution geometry: n_in={n_in}, kernel={kernel}, stride={stride}, "
             f"padding={padding}, dilation={dilation}"
         )
     n_out = (n_in + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    counts = np.zeros(n_in, dtype=np.int64)
+    reads = np.zeros((kernel, n_in), dtype=np.int64)
     for o in range(max(n_out, 0)):
         for j in range(kernel):
             i = o * stride - padding + j * dilation
             if 0 <= i < n_in:
-                counts[i] += 1
-    return counts
+                reads[j, i] += 1
+    return reads
+
+
+def axis_fanout(
+    n_in: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> np.ndarray:
+    """For each of ``n_in`` input positions along one axis, how many output positions of a
+    convolution read it (int64 array of shape (n_in,))."""
+    return axis_taps(n_in, kernel, stride, padding, dilation).sum(axis=0)
 
 
 def conv_fanout(
@@ -83,8 +91,23 @@ def synaptic_ops(spikes: np.ndarray, fanout: float | np.ndarray) -> np.ndarray:
     return np.einsum("npt,p->nt", per_pos, f.reshape(-1))
 
 
+def is_diagonal(weight: np.ndarray, groups: int) -> bool:
+    """True for a Lava conv weight ``(out, kx, ky, in)`` in which channel c feeds only channel c
+    (how :func:`tks_lava.models.export_pool` writes a pool)."""
+    c_out, _, _, c_in = weight.shape
+    if groups != 1 or c_out != c_in or c_out < 2:
+        return False
+    off = weight.copy()
+    off[np.arange(c_out), :, :, np.arange(c_in)] = 0
+    return not off.any()
+
+
 def lava_fanout(synapse: Any) -> float | np.ndarray:
     """Fan-out of the input neurons of a Lava ``Dense`` or ``Conv`` process.
+
+    A diagonal conv (a pool exported as a conv) counts as the pool it computes: one synapse per
+    nonzero kernel tap, as the PyTorch counter counts SLAYER's pool, not ``out`` channels of
+    structural zeros per spike.
 
     Returns a scalar (dense) or an (X, Y) map in Lava's (X, Y, C) layout (conv). Geometry comes
     from the process's parameters (Lava's conv weight is ``(out, kx, ky, in / groups)``).
@@ -94,8 +117,13 @@ def lava_fanout(synapse: Any) -> float | np.ndarray:
     if name == "Dense":
         return float(p["weights"].shape[0])
     if name == "Conv":
-        w = p["weight"]
-        geometry = (np.broadcast_to(p[k], (2,)) for k in ("stride", "padding", "dilation"))
+        w = np.asarray(p["weight"])  # Lava stores the flipped kernel: (out, kx, ky, in / groups)
+        geometry = [np.broadcast_to(p[k], (2,)) for k in ("stride", "padding", "dilation")]
+        if is_diagonal(w, int(p["groups"])):  # a pool exported as a conv: count the pool
+            taps = (w[:, ::-1, ::-1, :] != 0).any(axis=(0, 3)).astype(np.int64)  # (kx, ky)
+            vx, vy = (axis_taps(int(p["input_shape"][a]), w.shape[1 + a],
+                                *(int(g[a]) for g in geometry)) for a in (0, 1))  # fmt: skip
+            return (vx.T @ taps @ vy).astype(np.float64)
         return conv_fanout(
             p["input_shape"][:2], w.shape[0] // int(p["groups"]), w.shape[1:3], *geometry
         )
