@@ -65,6 +65,36 @@ def early_exit_curve(
     return fig
 
 
+def lava_exit_steps(
+    runs: Mapping[str, tuple[object, np.ndarray]],
+    title: str = "Early exit inside Lava",
+    ax=None,  # noqa: ANN001
+):  # noqa: ANN201
+    """Lava steps each sample occupied against its post-hoc exit step, per model.
+
+    ``runs``: name -> (:class:`tks_lava.lava_exit.LavaExitRun`, post-hoc exit steps (N,)).
+    Marker area counts the samples; the dashed line is the fixed window every sample gets
+    without early exit, the dotted one the pipeline's minimum (exit step + latency + 1).
+    """
+    fig, ax = _figure(ax)
+    first, post0 = next(iter(runs.values()))
+    window = first.window_steps // len(first.lava_steps)
+    for i, (name, (run, post)) in enumerate(runs.items()):
+        pairs, counts = np.unique(np.stack([post, run.lava_steps], 1), axis=0, return_counts=True)
+        ax.scatter(pairs[:, 0] + 0.12 * (i - 0.5), pairs[:, 1], s=8 + 4 * counts, alpha=0.7,
+                   color=f"C{i}", label=f"{name}: {run.steps:,} steps vs {run.window_steps:,} "
+                   f"(exit > {run.threshold:g})")  # fmt: skip
+    t = np.arange(1, first.timesteps + 1)
+    ax.plot(t, t + first.latency + 1, ":", color="gray", label="exit step + latency + 1")
+    ax.axhline(window, ls="--", color="gray", label=f"fixed window ({window} steps)")
+    n = len(post0)
+    ax.set(title=f"{title} (n={n})", xlabel="post-hoc exit step (frames seen)",
+           ylabel="Lava steps the sample occupied", ylim=(0, window + 2))  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
 def parity(
     lava_logits: np.ndarray,
     torch_logits: np.ndarray,
