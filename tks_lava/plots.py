@@ -81,7 +81,7 @@ def lava_exit_steps(
     window = first.window_steps // len(first.lava_steps)
     for i, (name, (run, post)) in enumerate(runs.items()):
         pairs, counts = np.unique(np.stack([post, run.lava_steps], 1), axis=0, return_counts=True)
-        ax.scatter(pairs[:, 0] + 0.12 * (i - 0.5), pairs[:, 1], s=8 + 4 * counts, alpha=0.7,
+        ax.scatter(pairs[:, 0] + 0.12 * (i - 0.5), pairs[:, 1], s=6 + 1.5 * counts, alpha=0.7,
                    color=f"C{i}", label=f"{name}: {run.steps:,} steps vs {run.window_steps:,} "
                    f"(exit > {run.threshold:g})")  # fmt: skip
     t = np.arange(1, first.timesteps + 1)
@@ -91,7 +91,11 @@ def lava_exit_steps(
     ax.set(title=f"{title} (n={n})", xlabel="post-hoc exit step (frames seen)",
            ylabel="Lava steps the sample occupied", ylim=(0, window + 2))  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    legend = ax.legend(fontsize=7, loc="lower right", title="marker area: samples",
+                       title_fontsize=7)  # fmt: skip
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([25])
     return fig
 
 
