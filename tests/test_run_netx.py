@@ -48,7 +48,7 @@ def test_run_netx_reports_per_step_accuracy_and_exact_parity(
 ):
     out = tmp_path / "results.json"
     assert run_netx.main(_argv(published, "--t", "3", "--exit-threshold", "0.5",
-                               "--out", str(out))) == 0  # fmt: skip
+                               "--exit-in-lava", "--out", str(out))) == 0  # fmt: skip
     r = json.loads(out.read_text())
     assert r["model"] == "tiny_tks" and r["backend"] == "sim" and r["timesteps"] == 3
     assert r["n_samples"] == 3  # the tiny test split: 1 recording per class
@@ -58,8 +58,16 @@ def test_run_netx_reports_per_step_accuracy_and_exact_parity(
     assert r["torch_agreement"]["max_abs_logit_diff"] == 0.0
     assert 1 <= r["early_exit"]["mean_steps"] <= 3
     assert r["steps_per_s"] > 0 and r["wall_s"] > 0
+    x = r["lava_early_exit"]  # the same rule run inside Lava
+    assert x["matches_post_hoc"] is True and x["threshold"] == 0.5
+    assert x["accuracy"] == r["early_exit"]["accuracy"]
+    assert x["mean_exit_step"] == r["early_exit"]["mean_steps"]
+    latency = x["window_steps"] // 3 - 3 - 2  # fixed window: T + latency + 2 per sample
+    assert x["lava_steps"] == round(3 * (x["mean_exit_step"] + latency + 1))
+    assert x["synops_per_sample"] > 0 and x["run_s"] > 0
     printed = capsys.readouterr().out
     assert "parity with PyTorch: argmax agreement 100.00%" in printed
+    assert "identical to the post-hoc analysis" in printed
 
 
 @pytest.mark.slow
@@ -164,6 +172,11 @@ def test_ctrl_c_prints_one_line_and_exits_130(published, monkeypatch, capsys):
     assert run_netx.main(_argv(published)) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_exit_in_lava_needs_a_threshold(published, capsys):
+    assert run_netx.main(_argv(published, "--exit-in-lava")) == 2
+    assert "--exit-in-lava needs --exit-threshold" in capsys.readouterr().err
 
 
 def test_jobs_must_be_positive(published, capsys):
