@@ -27,9 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix)
+from tks_lava import metrics
 from tks_lava.lava_run import BACKENDS, netx_latency, sample_window
 from tks_lava.lava_session import LavaSession
-from tks_lava.metrics import cumulative_logits
 from tks_lava.models import encode_spikes
 
 #: state Vars of the Lava processes NetX builds: everything a step changes and a reset clears
@@ -61,7 +61,7 @@ class LavaExitRun:
     @property
     def predictions(self) -> np.ndarray:
         """Class of the running-mean logits at each sample's exit step, (N,)."""
-        cum = cumulative_logits(self.logits)
+        cum = metrics.cumulative_logits(self.logits)
         return cum.argmax(axis=1)[np.arange(len(cum)), self.exit_steps - 1]
 
     @property
@@ -93,6 +93,21 @@ class LavaExitRun:
         if self.synops is not None:
             out["synops_per_sample"] = float(self.synops.sum(axis=1).mean())
         return out
+
+    def against_post_hoc(self, window_logits: np.ndarray, labels: Any) -> dict[str, Any]:
+        """The post-hoc analysis of the fixed-window logits of the same samples at this run's
+        threshold, and whether this run decided exactly as it did (every exit step and
+        prediction); ``predicted_steps``: the Lava steps those exit steps need."""
+        post = metrics.early_exit(window_logits, labels, self.threshold)
+        return {
+            "post_hoc_accuracy": post.accuracy,
+            "post_hoc_mean_exit_step": post.mean_steps,
+            "matches_post_hoc": bool(
+                np.array_equal(self.exit_steps, post.exit_steps)
+                and np.array_equal(self.predictions, post.predictions)
+            ),
+            "predicted_steps": int(post.exit_steps.sum()) + len(labels) * (self.latency + 1),
+        }
 
     @classmethod
     def concat(cls, runs: list[LavaExitRun], run_s: float) -> LavaExitRun:
@@ -173,6 +188,7 @@ def run_lava_exit(
     """
     from lava.lib.dl import netx
 
+    from tks_lava.adapters.cpu import VOLTAGE_SCALE
     from tks_lava.adapters.exit import ExitController, controller_model
 
     if backend not in BACKENDS:
@@ -242,8 +258,6 @@ def run_lava_exit(
             f"the exit controller accounted {int(got['steps'].sum())} steps, Lava ran "
             f"{session.steps_run}"
         )
-    from tks_lava.adapters.cpu import VOLTAGE_SCALE
-
     synops = got["synops"]
     if input_fanout is None:
         synops = synops[:, 1:]

@@ -138,7 +138,7 @@ def format_report(r: dict[str, Any]) -> str:
             f"mean exit step {x['mean_exit_step']:.2f} (exits and predictions {same} the "
             "post-hoc analysis)",
             f"    Lava steps {x['lava_steps']} vs {x['window_steps']} in fixed windows "
-            f"({100 * x['steps_saved_vs_window']:.1f}% fewer); wall {x['run_s']:.1f} s vs "
+            f"({100 * x['steps_saved']:.1f}% fewer); wall {x['run_s']:.1f} s vs "
             f"{x['window_run_s']:.1f} s ({x['wall_speedup']:.2f}x)"
             + (f"; {x['synops_per_sample']:.3g} SynOps per sample until exit"
                if "synops_per_sample" in x else ""),
