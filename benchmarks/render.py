@@ -467,7 +467,7 @@ def render_markdown(
         f"{' in QUICK mode (tiny sizes: the numbers are not representative)' if quick else ''}."
         " Every timing is the median [min, max] over repeated runs on this machine; ratios are "
         "computed pair by pair inside the same repeat. Regenerate with `make bench` (about "
-        "10 minutes on 2 cores); see `benchmarks/README.md`. Raw numbers: "
+        "18 minutes on 2 cores); see `benchmarks/README.md`. Raw numbers: "
         "`benchmarks/results/*.json`.",
         "",
     ]

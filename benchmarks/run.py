@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m benchmarks.run                          # everything (make bench), ~10 min
+    python -m benchmarks.run                          # everything (make bench), ~18 min
     python -m benchmarks.run --quick                  # tiny sizes: checks that it all runs
     python -m benchmarks.run --only data,lava         # some sections; the others are kept
 
