@@ -76,8 +76,9 @@ def exit_io(net: Any, controller: Any, model_map: dict) -> Any:
     """Wire an :class:`~tks_lava.adapters.exit.ExitController` to ``net`` on Loihi 2 and return
     the run config. The controller runs host-side, as the readout of :func:`build_io` does: its
     frames reach the chip through ``PyToNxAdapter``; its RefPorts read the readout voltage and
-    write the reset values into the NeuroCores' Vars. README, "Early exit on Loihi 2", says
-    how the same controller maps onto an embedded (Lakemont) process instead."""
+    write the reset values into the NeuroCores' Vars. The README ("Early exit inside Lava", "On
+    Loihi 2") says how the same controller maps onto an embedded (Lakemont) process instead.
+    Never run here: there is no Loihi 2 on this project's machines."""
     require()
     from lava.magma.core.run_configs import Loihi2HwCfg
     from lava.proc import embedded_io as eio
