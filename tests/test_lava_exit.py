@@ -210,3 +210,20 @@ def test_exit_in_lava_over_two_runtimes_equals_one(tmp_path, no_leftover_childre
     two = run_lava_exit(path, frames, threshold, jobs=2, progress=False)
     for field in ("logits", "exit_steps", "lava_steps", "synops"):
         np.testing.assert_array_equal(getattr(two, field), getattr(one, field))
+
+
+@pytest.mark.slow
+def test_a_failing_controller_surfaces_its_traceback(tmp_path, monkeypatch, no_leftover_children):
+    """The controller runs in Lava's forked child: its error reaches the user with its own
+    traceback (not Lava's bare count), and every child is stopped."""
+    from tks_lava.adapters import exit as exit_adapter
+    from tks_lava.lava_session import LavaChildError
+
+    def broken(*args, **kwargs):
+        raise ArithmeticError("controller exploded on purpose")
+
+    _, path, frames = _tiny(tmp_path, n=2)
+    monkeypatch.setattr(exit_adapter, "should_exit", broken)  # the fork inherits the patch
+    with pytest.raises(LavaChildError, match="controller exploded on purpose") as err:
+        run_lava_exit(path, frames, 0.9, progress=False)
+    assert "run_post_mgmt" in str(err.value)
