@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix)
 from tks_lava import metrics
-from tks_lava.lava_run import BACKENDS, netx_latency, sample_window
+from tks_lava.lava_run import BACKENDS, netx_latency, run_lava_parallel, sample_window
 from tks_lava.lava_session import LavaSession
 from tks_lava.models import encode_spikes
 
@@ -204,11 +204,9 @@ def run_lava_exit(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if jobs > 1 and len(spikes) > 1:
-        from tks_lava.lava_run import run_lava_parallel
-
         return run_lava_parallel(
-            net_path, torch.as_tensor(frames), jobs=jobs, backend=backend, models=models,
-            progress=progress, exit_threshold=threshold, count_synops=count_synops,
+            net_path, torch.as_tensor(frames), jobs=jobs, runner=run_lava_exit, progress=progress,
+            threshold=threshold, backend=backend, models=models, count_synops=count_synops,
         )  # fmt: skip
     n, x, y, c, t = spikes.shape
     latency = netx_latency(net_path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,10 @@ def run_lava(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if jobs > 1 and len(x) > 1:
-        return run_lava_parallel(
-            net_path, x, jobs=jobs, backend=backend, models=models, progress=progress
-        )
+        return run_lava_parallel(  # each worker runs its block in one go (chunk: all of it)
+            net_path, x, jobs=jobs, backend=backend, models=models, chunk=len(x),
+            progress=progress,
+        )  # fmt: skip
     n, c, h, w, t = x.shape
     latency = netx_latency(net_path)
     window = sample_window(t, latency)
@@ -232,10 +234,9 @@ def default_jobs(n_samples: int) -> int:
 _INTERRUPTED: list[bool] = []
 
 
-def _job(net_path: str, frames: np.ndarray, backend: str, models: str,
-         exit_kw: dict | None) -> Any:  # fmt: skip
-    """One worker's share: a Lava runtime of its own, one BLAS/torch thread. ``exit_kw``: run
-    with early exit inside Lava (:func:`tks_lava.lava_exit.run_lava_exit`'s arguments).
+def _job(runner: Callable[..., Any], net_path: str, frames: np.ndarray, kw: dict) -> Any:
+    """One worker's share: ``runner(net_path, frames, **kw)`` in a Lava runtime of its own, one
+    BLAS/torch thread.
 
     After a Ctrl-C the worker starts no further share (the pool may have queued one already).
     """
@@ -245,13 +246,7 @@ def _job(net_path: str, frames: np.ndarray, backend: str, models: str,
         raise KeyboardInterrupt
     spawned_worker_setup()  # spawned: it inherits no threads; Lava forks its children from here
     try:
-        if exit_kw is not None:
-            from tks_lava.lava_exit import run_lava_exit
-
-            return run_lava_exit(net_path, frames, backend=backend, models=models,
-                                 progress=False, **exit_kw)  # fmt: skip
-        return run_lava(net_path, frames, backend=backend, models=models, chunk=len(frames),
-                        progress=False)  # fmt: skip
+        return runner(net_path, frames, progress=False, **kw)
     except KeyboardInterrupt:
         _INTERRUPTED.append(True)
         raise
@@ -262,23 +257,23 @@ def run_lava_parallel(
     frames: torch.Tensor,
     *,
     jobs: int,
-    backend: str = "sim",
-    models: str = "fast",
+    runner: Callable[..., Any] | None = None,
     progress: bool = True,
-    exit_threshold: float | None = None,
-    count_synops: bool = True,
+    **kw: Any,
 ) -> Any:
-    """:func:`run_lava` with the samples split over ``jobs`` worker processes, merged in order
-    (with ``exit_threshold``: :func:`tks_lava.lava_exit.run_lava_exit`, same merging).
+    """``runner`` (default :func:`run_lava`) with the samples split over ``jobs`` worker
+    processes, merged in order by the result type's ``concat``; ``kw`` go to ``runner`` (a
+    module-level function: the workers are spawned and receive it by name).
 
     Each task is a contiguous block of samples run in a fresh Lava runtime inside a spawned
-    worker (Lava forks its own children there). Every sample is reset at the start of its
-    window, so the logits equal a single run's. On any error or Ctrl-C the pool is shut down
-    and each worker's Lava session stops its children on its way out.
+    worker (Lava forks its own children there). Every sample starts on a fresh network in
+    either runner, so the results equal a single run's. On any error or Ctrl-C the pool is shut
+    down and each worker's Lava session stops its children on its way out.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    runner = runner or run_lava
     x = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     n = len(x)
     jobs = min(jobs, n)
@@ -286,17 +281,14 @@ def run_lava_parallel(
     bounds = np.linspace(0, n, min(n, 4 * jobs) + 1).astype(int)
     blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     results: dict[int, Any] = {}
-    exit_kw = None
-    if exit_threshold is not None:
-        exit_kw = {"threshold": exit_threshold, "count_synops": count_synops}
     t0 = time.perf_counter()
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
     try:
         futures = {
-            pool.submit(_job, str(net_path), x[a:b], backend, models, exit_kw): i
+            pool.submit(_job, runner, str(net_path), x[a:b], kw): i
             for i, (a, b) in enumerate(blocks)
         }
-        with tqdm(total=n, desc=f"Lava {backend} x{jobs}", unit="sample",
+        with tqdm(total=n, desc=f"Lava {kw.get('backend', 'sim')} x{jobs}", unit="sample",
                   disable=not progress) as bar:  # fmt: skip
             for fut in as_completed(futures):
                 i = futures[fut]
