@@ -28,9 +28,15 @@ from tqdm.auto import tqdm
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix)
 from tks_lava import metrics
-from tks_lava.lava_run import BACKENDS, netx_latency, run_lava_parallel, sample_window
+from tks_lava.lava_run import (
+    build_network,
+    check_run_args,
+    lava_layout,
+    netx_latency,
+    run_lava_parallel,
+    sample_window,
+)
 from tks_lava.lava_session import LavaSession
-from tks_lava.models import encode_spikes
 
 #: state Vars of the Lava processes NetX builds: everything a step changes and a reset clears
 STATE_VARS = {"Conv": ("a_buf",), "Dense": ("a_buff",), "LIF": ("u", "v"), "LIFReset": ("u", "v")}
@@ -159,14 +165,6 @@ def synapse_taps(net: Any) -> tuple[Any, list[tuple[Any, Any]]]:
     return input_fanout, taps
 
 
-def lava_layout(frames: torch.Tensor | np.ndarray) -> np.ndarray:
-    """SLAYER frames (N, C, H, W, T) -> binary spikes (N, X=W, Y=H, C, T), int8."""
-    x = torch.as_tensor(frames)
-    if x.dim() != 5 or len(x) == 0:
-        raise ValueError(f"frames must be a non-empty (N, C, H, W, T) batch, got {tuple(x.shape)}")
-    return encode_spikes(x).to(torch.int8).numpy().transpose(0, 3, 2, 1, 4)
-
-
 def run_lava_exit(
     net_path: str | Path,
     frames: torch.Tensor | np.ndarray,
@@ -186,36 +184,23 @@ def run_lava_exit(
     ``count_synops`` taps every neuron layer's spikes to count the SynOps executed (simulator
     only; on Loihi 2 the chip's own counters are the place for it).
     """
-    from lava.lib.dl import netx
-
     from tks_lava.adapters.cpu import VOLTAGE_SCALE
     from tks_lava.adapters.exit import ExitController, controller_model
 
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "loihi2":
-        from tks_lava import loihi2
-
-        loihi2.require()
-        count_synops = False  # spike taps would need a chip-to-host adapter per layer
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    spikes = lava_layout(frames)
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if jobs > 1 and len(spikes) > 1:
+    x = check_run_args(frames, backend, jobs)
+    if backend == "loihi2":
+        count_synops = False  # spike taps would need a chip-to-host adapter per layer
+    if jobs > 1 and len(x) > 1:
         return run_lava_parallel(
-            net_path, torch.as_tensor(frames), jobs=jobs, runner=run_lava_exit, progress=progress,
-            threshold=threshold, backend=backend, models=models, count_synops=count_synops,
+            net_path, x, jobs=jobs, runner=run_lava_exit, progress=progress, threshold=threshold,
+            backend=backend, models=models, count_synops=count_synops,
         )  # fmt: skip
-    n, x, y, c, t = spikes.shape
+    spikes = lava_layout(x)
+    n = len(spikes)
     latency = netx_latency(net_path)
-    net = netx.hdf5.Network(net_config=str(net_path), input_shape=(x, y, c))
-    if len(net.layers) - 1 != latency:
-        raise ValueError(
-            f"{net_path}: NetX built {len(net.layers)} layers, the file lists {latency + 1} "
-            "neuron layers; cannot align the logits"
-        )
+    net = build_network(net_path, tuple(x.shape[1:4]), latency)
     input_fanout, taps = synapse_taps(net) if count_synops else (None, [])
     controller = ExitController(
         frames=spikes,
@@ -228,6 +213,8 @@ def run_lava_exit(
     )
     model_map = {controller: controller_model(controller)}  # Lava looks instances up first
     if backend == "loihi2":
+        from tks_lava import loihi2
+
         run_cfg = loihi2.exit_io(net, controller, model_map)
     else:
         from tks_lava.lava_models import run_config

@@ -71,21 +71,26 @@ def sample_window(timesteps: int, latency: int) -> int:
     return timesteps + latency + 2
 
 
+def lava_layout(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """SLAYER frames (N, C, H, W, T) -> binary spikes in Lava's layout (N, X=W, Y=H, C, T), int8."""
+    x = torch.as_tensor(frames)
+    if x.dim() != 5:
+        raise ValueError(f"frames must be (N, C, H, W, T), got shape {tuple(x.shape)}")
+    return encode_spikes(x).to(torch.int8).numpy().transpose(0, 3, 2, 1, 4)
+
+
 def frames_to_raster(frames: torch.Tensor | np.ndarray, window: int) -> np.ndarray:
     """SLAYER frames (N, C, H, W, T) -> Lava spike raster (X=W, Y=H, C, N * window), int8.
 
     Sample n occupies columns ``[n * window, n * window + T)``; the rest of its window is zero.
     """
-    x = torch.as_tensor(frames)
-    if x.dim() != 5:
-        raise ValueError(f"frames must be (N, C, H, W, T), got shape {tuple(x.shape)}")
-    n, c, h, w, t = x.shape
+    spikes = lava_layout(frames)
+    n, w, h, c, t = spikes.shape
     if t > window:
         raise ValueError(f"window {window} is shorter than the {t} frames of a sample")
-    spikes = encode_spikes(x).to(torch.int8).numpy()
     raster = np.zeros((w, h, c, n * window), dtype=np.int8)
     for i in range(n):
-        raster[..., i * window : i * window + t] = spikes[i].transpose(2, 1, 0, 3)
+        raster[..., i * window : i * window + t] = spikes[i]
     return raster
 
 
@@ -129,6 +134,41 @@ def netx_latency(net_path: str | Path) -> int:
     return count - 1
 
 
+def check_run_args(frames: torch.Tensor | np.ndarray, backend: str, jobs: int) -> torch.Tensor:
+    """The checks every Lava run makes (backend known and, for Loihi 2, present; a non-empty
+    (N, C, H, W, T) batch; jobs >= 1); the frames as a tensor."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "loihi2":
+        from tks_lava import loihi2
+
+        loihi2.require()
+    x = torch.as_tensor(frames)
+    if x.dim() != 5 or len(x) == 0:
+        raise ValueError(f"frames must be a non-empty (N, C, H, W, T) batch, got {tuple(x.shape)}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    return x
+
+
+def build_network(
+    net_path: str | Path, frame_shape: tuple[int, ...], latency: int, **netx_kw: Any
+) -> Any:
+    """The NetX network of ``net_path`` for (C, H, W) frames, checked against the file's
+    ``latency`` (:func:`netx_latency`): if NetX and the file disagree the logits cannot be
+    aligned."""
+    from lava.lib.dl import netx
+
+    c, h, w = frame_shape
+    net = netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c), **netx_kw)
+    if len(net.layers) - 1 != latency:  # the file's layer types and NetX disagree: do not guess
+        raise ValueError(
+            f"{net_path}: NetX built {len(net.layers)} layers, the file lists {latency + 1} "
+            "neuron layers; cannot align the logits"
+        )
+    return net
+
+
 def run_lava(
     net_path: str | Path,
     frames: torch.Tensor | np.ndarray,
@@ -148,40 +188,21 @@ def run_lava(
     samples are run per ``run()`` call only to drive the progress bar; the network is compiled
     once per runtime.
     """
-    from lava.lib.dl import netx
-
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "loihi2":
-        from tks_lava import loihi2
-
-        loihi2.require()
-    x = torch.as_tensor(frames)
-    if x.dim() != 5 or len(x) == 0:
-        raise ValueError(f"frames must be a non-empty (N, C, H, W, T) batch, got {tuple(x.shape)}")
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    x = check_run_args(frames, backend, jobs)
     if jobs > 1 and len(x) > 1:
         return run_lava_parallel(  # each worker runs its block in one go (chunk: all of it)
             net_path, x, jobs=jobs, backend=backend, models=models, chunk=len(x),
             progress=progress,
         )  # fmt: skip
-    n, c, h, w, t = x.shape
+    n, t = len(x), x.shape[-1]
     latency = netx_latency(net_path)
     window = sample_window(t, latency)
-    net = netx.hdf5.Network(
-        net_config=str(net_path),
-        input_shape=(w, h, c),
-        reset_interval=window,
-        reset_offset=1,
-    )
-    if len(net.layers) - 1 != latency:  # the file's layer types and NetX disagree: do not guess
-        raise ValueError(
-            f"{net_path}: NetX built {len(net.layers)} layers, the file lists {latency + 1} "
-            "neuron layers; cannot align the logits"
-        )
+    net = build_network(net_path, tuple(x.shape[1:4]), latency, reset_interval=window,
+                        reset_offset=1)  # fmt: skip
     steps = n * window
     if backend == "loihi2":
+        from tks_lava import loihi2
+
         source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
     else:
         from tks_lava.adapters import LogitReadout, SpikeFrameSource
