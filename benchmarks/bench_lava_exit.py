@@ -22,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.settings import Settings
 from benchmarks.shipped import find_shipped, load_test_split
 from benchmarks.stats import paired_ratios, summarize
@@ -31,16 +29,6 @@ from benchmarks.stats import paired_ratios, summarize
 #: thresholds of the in-Lava runs (the issue's); 0.9 is the headline
 EXIT_THRESHOLDS = (0.5, 0.7, 0.9, 0.99)
 HEADLINE = 0.9
-
-
-def threshold_row(run: Any, window: Any, labels: np.ndarray) -> dict[str, Any]:
-    """One in-Lava run set against the fixed-window run of the same samples."""
-    return {
-        **run.summary(labels),
-        **run.against_post_hoc(window.logits, labels),
-        "window_run_s": window.run_s,
-        "wall_speedup_single_run": window.run_s / run.run_s,
-    }
 
 
 def bench_model(shipped: Any, settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
@@ -52,7 +40,8 @@ def bench_model(shipped: Any, settings: Settings, log: Callable[[str], None]) ->
     log(f"  fixed window: {window.steps} steps in {window.run_s:.1f} s")
     rows = []
     for th in EXIT_THRESHOLDS:
-        row = threshold_row(run_lava_exit(shipped.net, frames, th, progress=False), window, labels)
+        run = run_lava_exit(shipped.net, frames, th, progress=False)
+        row = run.against_window(window.logits, window.run_s, labels)
         rows.append(row)
         log(f"  exit > {th}: {row['lava_steps']} steps in {row['run_s']:.1f} s, exit step "
             f"{row['mean_exit_step']:.2f}, as post-hoc: {row['matches_post_hoc']}")  # fmt: skip

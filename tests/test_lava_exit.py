@@ -60,14 +60,15 @@ def test_exit_run_accounting_by_hand():
     s = run.summary(labels=[1, 0])
     assert run.predictions.tolist() == [1, 2]
     assert s["accuracy"] == 0.5 and s["mean_exit_step"] == 2.5
-    assert s["lava_steps"] == 11 and s["window_steps"] == 2 * (4 + 2 + 2)
+    assert s["lava_steps"] == 11 and s["window_steps"] == 2 * run.window == 2 * (4 + 2 + 2)
     assert s["steps_saved"] == pytest.approx(1 - 11 / 16)
     assert s["synops_per_sample"] == 20.0
     # sample 0: softmax([0, 5, 0]) = 0.987 > 0.9 at step 1; sample 1: e / (e + 2) = 0.58 never
-    post = run.against_post_hoc(logits, [1, 0])
+    post = run.against_window(logits, 4.0, [1, 0])  # the fixed window took 4 s, this run 2 s
     assert post["matches_post_hoc"] and post["post_hoc_mean_exit_step"] == 2.5
+    assert post["wall_speedup"] == 2.0 and post["accuracy"] == s["accuracy"]
     assert post["predicted_steps"] == (1 + 4) + 2 * (2 + 1) == s["lava_steps"]
-    late = run.against_post_hoc(np.where(logits > 0, 0.1, 0.0), [1, 0])  # never confident
+    late = run.against_window(np.where(logits > 0, 0.1, 0.0), 4.0, [1, 0])  # never confident
     assert not late["matches_post_hoc"] and late["post_hoc_mean_exit_step"] == 4.0
     both = LavaExitRun.concat([run, run], run_s=3.0)
     assert both.steps == 22 and both.run_s == 3.0 and both.synops.shape == (4, 2)

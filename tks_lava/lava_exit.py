@@ -76,9 +76,14 @@ class LavaExitRun:
         return int(self.lava_steps.sum())
 
     @property
+    def window(self) -> int:
+        """Lava steps the fixed-window run gives each sample."""
+        return sample_window(self.timesteps, self.latency)
+
+    @property
     def window_steps(self) -> int:
         """Lava steps the fixed-window run needs for the same samples."""
-        return len(self.logits) * sample_window(self.timesteps, self.latency)
+        return len(self.logits) * self.window
 
     def summary(self, labels: Any | None = None) -> dict[str, Any]:
         """The run's accounting as plain numbers (JSON-ready)."""
@@ -100,12 +105,16 @@ class LavaExitRun:
             out["synops_per_sample"] = float(self.synops.sum(axis=1).mean())
         return out
 
-    def against_post_hoc(self, window_logits: np.ndarray, labels: Any) -> dict[str, Any]:
-        """The post-hoc analysis of the fixed-window logits of the same samples at this run's
-        threshold, and whether this run decided exactly as it did (every exit step and
-        prediction); ``predicted_steps``: the Lava steps those exit steps need."""
+    def against_window(
+        self, window_logits: np.ndarray, window_run_s: float, labels: Any
+    ) -> dict[str, Any]:
+        """This run's :meth:`summary` set against the fixed-window run of the same samples: the
+        post-hoc analysis of its logits at this run's threshold, whether this run decided exactly
+        as it did (every exit step and prediction), the Lava steps those exit steps need
+        (``predicted_steps``), and the run-time ratio (``wall_speedup``, window / this run)."""
         post = metrics.early_exit(window_logits, labels, self.threshold)
         return {
+            **self.summary(labels),
             "post_hoc_accuracy": post.accuracy,
             "post_hoc_mean_exit_step": post.mean_steps,
             "matches_post_hoc": bool(
@@ -113,6 +122,8 @@ class LavaExitRun:
                 and np.array_equal(self.predictions, post.predictions)
             ),
             "predicted_steps": int(post.exit_steps.sum()) + len(labels) * (self.latency + 1),
+            "window_run_s": window_run_s,
+            "wall_speedup": window_run_s / self.run_s if self.run_s > 0 else float("nan"),
         }
 
     @classmethod

@@ -130,16 +130,11 @@ class NetxEvaluation:
         return out
 
     def lava_exit_summary(self) -> dict[str, Any]:
-        """The in-Lava early-exit run against the fixed-window run of the same samples: steps,
-        wall time, accuracy, SynOps, and whether it decided exactly as the post-hoc rule."""
-        run = self.exit_run
-        window_s = self.timings["lava_run_s"]
-        return {
-            **run.summary(self.labels),
-            **run.against_post_hoc(self.lava_logits, self.labels),
-            "window_run_s": window_s,
-            "wall_speedup": window_s / run.run_s if run.run_s > 0 else float("nan"),
-        }
+        """The in-Lava early-exit run against the fixed-window run of the same samples
+        (:meth:`tks_lava.lava_exit.LavaExitRun.against_window`)."""
+        return self.exit_run.against_window(
+            self.lava_logits, self.timings["lava_run_s"], self.labels
+        )
 
 
 def evaluate_netx(

@@ -78,7 +78,7 @@ def lava_exit_steps(
     """
     fig, ax = _figure(ax)
     first, post0 = next(iter(runs.values()))
-    window = first.window_steps // len(first.lava_steps)
+    window = first.window
     for i, (name, (run, post)) in enumerate(runs.items()):
         pairs, counts = np.unique(np.stack([post, run.lava_steps], 1), axis=0, return_counts=True)
         ax.scatter(pairs[:, 0] + 0.12 * (i - 0.5), pairs[:, 1], s=6 + 1.5 * counts, alpha=0.7,
