@@ -156,8 +156,8 @@ def early_exit(logits: Any, labels: Any, threshold: float) -> EarlyExitResult:
     """
     a = _logits(logits)
     y = _labels(labels, a.shape[0])
-    cum = cumulative_logits(a)
-    return _exit(cum, running_probabilities(a).max(axis=1), y, _check_threshold(threshold))
+    cum = cumulative_logits(a)  # running_probabilities(a) is softmax(cum): computed once
+    return _exit(cum, _softmax(cum, axis=1).max(axis=1), y, _check_threshold(threshold))
 
 
 def should_exit(logits: Any, steps: int, threshold: float) -> np.ndarray:
@@ -178,7 +178,7 @@ def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurv
     y = _labels(labels, a.shape[0])
     ths = np.atleast_1d(_np(thresholds)).astype(np.float64)
     cum = cumulative_logits(a)
-    conf = running_probabilities(a).max(axis=1)
+    conf = _softmax(cum, axis=1).max(axis=1)  # = running_probabilities(a), cum computed once
     res = [_exit(cum, conf, y, _check_threshold(th)) for th in ths]
     return EarlyExitCurve(
         ths, np.array([r.mean_steps for r in res]), np.array([r.accuracy for r in res])
