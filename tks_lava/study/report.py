@@ -65,11 +65,8 @@ def findings(comparisons: list[dict[str, Any]]) -> list[str]:
         where = f"{c['protocol']} t={c['t']}"
         diff = f"{100 * c['diff']['mean']:+.1f} pp (sd {100 * c['diff']['sd']:.1f})"
         if c["claim"] == "no claim":
-            why = (
-                "the seeds do not all differ in one direction"
-                if not c["seeds_agree"]
-                else ("not significant")
-            )
+            agree = c["seeds_agree"]
+            why = "not significant" if agree else "the seeds do not all differ in one direction"
             out.append(f"{c['a']} vs {c['b']} at {where}: {diff}; no claim ({why}, Holm p "
                        f"{c['p_holm']:.2g}).")  # fmt: skip
         else:
