@@ -31,7 +31,7 @@ def logits_and_synops(
     model: torch.nn.Module, frames: torch.Tensor, batch: int = BATCH
 ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-step logits (N, C, T), SynOps (N, T) and input spikes (N, T) per weighted layer."""
-    from tks_lava.lava_run import torch_logits
+    from tks_lava.deploy.window import torch_logits
 
     with SynOpsCounter(model, frames.shape[-1]) as counter:
         logits = torch_logits(model, frames, batch)
@@ -92,7 +92,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tks_lava import plots
+    from tks_lava.metrics import plots
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for i, (name, r) in enumerate(results.items()):
@@ -121,7 +121,7 @@ def run(
     plot_path: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    from tks_lava.export import load_torch_model
+    from tks_lava.model.export import load_torch_model
 
     found, skipped = find_shipped(models_dir)
     for name, why in skipped.items():

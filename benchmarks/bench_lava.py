@@ -3,7 +3,7 @@
 For every shipped model, on the same first ``lava_samples`` test samples, each repeat runs in
 turn (interleaved, so ratios are paired within a repeat):
 
-* Lava: :func:`tks_lava.lava_run.run_lava` builds, compiles and runs the network once over all
+* Lava: :func:`tks_lava.deploy.window.run_lava` builds, compiles and runs the network once over all
   samples back to back (``window = T + latency + 2`` steps each). ``compile_s`` (build +
   compile + start of the child processes) is reported apart from the run; steps/s and
   samples/s are over the run only.
@@ -29,7 +29,7 @@ from benchmarks.shipped import find_shipped, load_test_split
 from benchmarks.stats import paired_ratios, rates, summarize
 
 TORCH_BATCH = 32
-#: attributes of :class:`tks_lava.lava_run.LavaRun` recorded per repeat
+#: attributes of :class:`tks_lava.deploy.window.LavaRun` recorded per repeat
 LAVA_FIGURES = ("compile_s", "run_s", "steps_per_s", "samples_per_s")
 
 
@@ -44,8 +44,8 @@ def _torch_seconds(model: torch.nn.Module, frames: torch.Tensor, batch: int) -> 
 def bench_model(
     name: str, shipped: dict[str, Any], settings: Settings, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
-    from tks_lava.export import load_torch_model
-    from tks_lava.lava_run import run_lava, torch_logits
+    from tks_lava.deploy.window import run_lava, torch_logits
+    from tks_lava.model.export import load_torch_model
 
     frames, labels = load_test_split(shipped, limit=settings.lava_samples)
     n = len(frames)

@@ -2,9 +2,9 @@
 
 Per shipped model, on the test split (``exit_samples``, default all of it):
 
-* the fixed-window run (:func:`tks_lava.lava_run.run_lava`, T + latency + 2 steps per sample)
+* the fixed-window run (:func:`tks_lava.deploy.window.run_lava`, T + latency + 2 steps per sample)
   gives the logits of the post-hoc analysis (:func:`tks_lava.metrics.early_exit`);
-* one in-Lava early-exit run (:func:`tks_lava.lava_exit.run_lava_exit`) per threshold in
+* one in-Lava early-exit run (:func:`tks_lava.deploy.early_exit.run_lava_exit`) per threshold in
   ``EXIT_THRESHOLDS``: accuracy, mean exit step (and whether every exit step and prediction
   equals the post-hoc one), Lava steps executed, wall time, SynOps per sample until exit.
   The steps a perfect controller needs are ``N * (post-hoc mean exit step + latency + 1)``;
@@ -32,8 +32,8 @@ HEADLINE = 0.9
 
 
 def bench_model(shipped: Any, settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
-    from tks_lava.lava_exit import run_lava_exit
-    from tks_lava.lava_run import run_lava
+    from tks_lava.deploy.early_exit import run_lava_exit
+    from tks_lava.deploy.window import run_lava
 
     frames, labels = load_test_split(shipped, limit=settings.exit_samples)
     window = run_lava(shipped.net, frames, progress=False)
@@ -56,8 +56,8 @@ def bench_model(shipped: Any, settings: Settings, log: Callable[[str], None]) ->
 
 def bench_timing(shipped: Any, settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     """Paired, interleaved run times (compile excluded) on the first samples."""
-    from tks_lava.lava_exit import run_lava_exit
-    from tks_lava.lava_run import run_lava
+    from tks_lava.deploy.early_exit import run_lava_exit
+    from tks_lava.deploy.window import run_lava
 
     frames, _ = load_test_split(shipped, limit=settings.exit_timing_samples)
     variants: dict[str, Callable[[], Any]] = {

@@ -35,8 +35,8 @@ VGG_INPUT_RATE = 0.1
 
 
 def _vgg_net(tmp: Path) -> tuple[Path, torch.Tensor]:
-    from tks_lava.export import export_netx
-    from tks_lava.models import build_model, make_config
+    from tks_lava.model.export import export_netx
+    from tks_lava.model.network import build_model, make_config
 
     torch.manual_seed(0)
     model = build_model(make_config("vgg_snn", VGG_SHAPE, VGG_CLASSES)).eval()
@@ -52,10 +52,10 @@ def step_seconds(net_path: Path, frames: torch.Tensor, models: str, steps: int) 
     """Seconds per Lava step of a NetX network fed ``frames``' first sample (compile excluded)."""
     from lava.lib.dl import netx
 
-    from tks_lava.adapters import SpikeFrameSource
-    from tks_lava.lava_models import run_config
-    from tks_lava.lava_run import frames_to_raster
-    from tks_lava.lava_session import LavaSession
+    from tks_lava.deploy.adapters import SpikeFrameSource
+    from tks_lava.deploy.process_models import run_config
+    from tks_lava.deploy.session import LavaSession
+    from tks_lava.deploy.window import frames_to_raster
 
     c, h, w = frames.shape[1:4]
     net = netx.hdf5.Network(net_config=str(net_path), input_shape=(w, h, c))
@@ -69,8 +69,8 @@ def step_seconds(net_path: Path, frames: torch.Tensor, models: str, steps: int) 
 
 
 def bench_small(shipped: dict[str, Any], settings: Settings, log: Callable[[str], None]) -> dict:
-    from tks_lava.export import load_torch_model
-    from tks_lava.lava_run import run_lava
+    from tks_lava.deploy.window import run_lava
+    from tks_lava.model.export import load_torch_model
 
     frames, _ = load_test_split(shipped, limit=settings.lava_samples)
     n = len(frames)
@@ -107,7 +107,7 @@ def bench_small(shipped: dict[str, Any], settings: Settings, log: Callable[[str]
 
 
 def bench_vgg(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
-    from tks_lava.lava_run import run_lava
+    from tks_lava.deploy.window import run_lava
 
     ref_steps, fast_steps = (3, 6) if settings.quick else (4, 25)
     with tempfile.TemporaryDirectory(prefix="bench-vgg-") as tmp:
@@ -132,7 +132,7 @@ def bench_vgg(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def bench_jobs(shipped: dict[str, Any], settings: Settings, log: Callable[[str], None]) -> dict:
-    from tks_lava.lava_run import run_lava
+    from tks_lava.deploy.window import run_lava
 
     cores = len(__import__("os").sched_getaffinity(0))
     frames, _ = load_test_split(shipped, limit=settings.jobs_samples)

@@ -60,7 +60,7 @@ def rotated(items: tuple[str, ...], r: int) -> tuple[str, ...]:
 
 def make_step(model: torch.nn.Module, method: str) -> Callable[[torch.Tensor, torch.Tensor], None]:
     """One optimizer step with ``method``'s loss: forward, loss, backward, AdamW step."""
-    from tks_lava.losses import make_loss
+    from tks_lava.training.losses import make_loss
 
     loss_fn = make_loss(method, **LOSS_HPARAMS[method])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
@@ -85,7 +85,7 @@ def time_methods(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Interleaved timing of every method on ``arch``; samples/s and paired time ratios."""
-    from tks_lava.models import build_model, make_config
+    from tks_lava.model.network import build_model, make_config
 
     config = make_config(arch, tuple(x.shape[1:4]), num_classes)
     steppers = {}

@@ -37,9 +37,9 @@ def lava_exit_lines(sec: dict[str, Any] | None) -> list[str]:
         "`run_netx --exit-threshold TH --exit-in-lava`: a controller process in Lava stops each "
         "sample once its running-mean softmax max exceeds TH (or at T), resets every neuron and "
         "synapse state to its initial value and starts the next sample the next step "
-        "(`tks_lava/lava_exit.py`). The fixed-window run gives every sample T + latency + 2 "
-        "steps; a sample exiting after e frames needs e + latency + 1. *Predicted* steps: the "
-        "post-hoc exit steps of the fixed-window logits plus that latency. Run times exclude "
+        "(`tks_lava/deploy/early_exit.py`). The fixed-window run gives every sample "
+        "T + latency + 2 steps; a sample exiting after e frames needs e + latency + 1. "
+        "*Predicted* steps: the post-hoc exit steps of the fixed-window logits plus that latency. Run times exclude "
         "compile + start-up; one run per row.",
         "",
     ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tks_lava.shipped import SHIPPED  # noqa: F401  (the shipped models the sections measure)
+from tks_lava.model.shipped import SHIPPED  # noqa: F401  (the shipped models the sections measure)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

@@ -1,17 +1,17 @@
 """The shipped models' test data for the benchmarks (finding and checking them:
-:mod:`tks_lava.shipped`)."""
+:mod:`tks_lava.model.shipped`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tks_lava.shipped import ShippedModel, find_shipped
+from tks_lava.model.shipped import ShippedModel, find_shipped
 
 __all__ = ["ShippedModel", "find_shipped", "load_test_split"]
 
 
 def load_test_split(shipped: ShippedModel, limit: int | None = None) -> tuple[Any, Any]:
     """Test-split frames (N, C, H, W, T) float32 tensor and labels (N,) numpy of a model."""
-    from tks_lava.evaluation import load_eval_data
+    from tks_lava.model.evaluation import load_eval_data
 
     return load_eval_data(shipped.card, split="test", limit=limit, progress=False)

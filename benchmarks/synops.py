@@ -1,7 +1,8 @@
 """SynOps of a PyTorch (SLAYER) model per sample and step, aligned to input frames.
 
 The counting rule (spikes x exact fan-out) and the fan-out geometry are in
-:mod:`tks_lava.synops`; this module hooks a :class:`tks_lava.models.SpikingNet` and aligns the
+:mod:`tks_lava.metrics.synops`; this module hooks a
+:class:`~tks_lava.model.network.SpikingNet` and aligns the
 counts in time.
 
 Time alignment: with ``delay_shift`` every spiking block delays its output by one step, so the
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tks_lava.synops import conv_fanout, synaptic_ops
+from tks_lava.metrics.synops import conv_fanout, synaptic_ops
 
 # ----------------------------------------------------------------------------- time alignment
 
@@ -73,7 +74,7 @@ def block_fanout(block: Any, in_shape: Sequence[int]) -> float | np.ndarray:
 
 
 class SynOpsCounter:
-    """Forward pre-hooks on every weighted block of a :class:`tks_lava.models.SpikingNet`.
+    """Forward pre-hooks on every weighted block of a :class:`tks_lava.model.network.SpikingNet`.
 
     Use as a context manager around forward passes; every pass adds its per-layer, per-sample,
     per-step SynOps and input spike counts (aligned to input frames, see module docstring)::

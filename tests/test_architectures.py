@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tks_lava.deployable import check_deployable
-from tks_lava.export import export_netx
-from tks_lava.lava_run import run_lava, torch_logits
-from tks_lava.models import ArchitectureError, build_model, load_arch_file, make_config
+from tks_lava.deploy.window import run_lava, torch_logits
+from tks_lava.model.deployable import check_deployable
+from tks_lava.model.export import export_netx
+from tks_lava.model.network import ArchitectureError, build_model, load_arch_file, make_config
 
 POOL_NET = {
     "name": "pool_net",
@@ -115,7 +115,7 @@ def test_check_deployable_loads_the_export_into_netx():
 
 
 def test_failed_export_keeps_the_previous_file(tmp_path, monkeypatch):
-    from tks_lava import export
+    from tks_lava.model import export
 
     model = build_model(make_config(POOL_NET, (2, 7, 9), 3))
     path = tmp_path / "model.net"

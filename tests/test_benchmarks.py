@@ -19,8 +19,8 @@ from benchmarks.stats import (
     summarize,
 )
 from benchmarks.synops import align_steps, ops_at_exit
+from tks_lava.metrics.synops import axis_fanout, conv_fanout, synaptic_ops
 from tks_lava.provenance import cpu_model
-from tks_lava.synops import axis_fanout, conv_fanout, synaptic_ops
 
 # ----------------------------------------------------------------------------- statistics
 
@@ -122,7 +122,7 @@ def test_synops_counter_on_a_tiny_slayer_network():
     import torch
 
     from benchmarks.synops import SynOpsCounter
-    from tks_lava.models import build_model, encode_spikes, make_config
+    from tks_lava.model.network import build_model, encode_spikes, make_config
 
     torch.manual_seed(0)
     net = build_model(make_config("small_snn", (2, 8, 8), 3)).eval()

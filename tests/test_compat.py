@@ -138,7 +138,7 @@ def test_reshape_port_round_trip_in_a_lava_run(no_leftover_children):
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from tks_lava.lava_session import LavaSession
+    from tks_lava.deploy.session import LavaSession
 
     steps = 3
     data = np.arange(2 * 3 * steps, dtype=np.int32).reshape(2, 3, steps) % 5
@@ -165,7 +165,7 @@ def test_importing_and_building_a_model_is_quiet():
         """
         import warnings
         import tks_lava
-        from tks_lava.models import build_model, make_config
+        from tks_lava.model.network import build_model, make_config
         from lava.lib.dl import slayer, netx
         build_model(make_config("tiny_snn", (2, 34, 34), 3))
         warnings.warn("still visible", FutureWarning)

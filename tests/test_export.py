@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from tks_lava import export
 from tks_lava.data.frames import FrameConfig
 from tks_lava.io import sha256_file
-from tks_lava.model_card import CARD_FILE, CARD_FORMAT, CardError, ModelCard
-from tks_lava.models import build_model, make_config
+from tks_lava.model import export
+from tks_lava.model.card import CARD_FILE, CARD_FORMAT, CardError, ModelCard
+from tks_lava.model.network import build_model, make_config
 
 SHAPE = (2, 34, 34)  # (C, H, W)
 CLASSES = 3
@@ -156,7 +156,7 @@ def test_export_leaves_the_model_trainable_and_old_weights_still_load(model, tmp
 
 def test_format_1_cards_still_load(tmp_path, files):
     """The first shipped cards (format 1) map onto format 2: T once, selection explicit."""
-    from tks_lava.export import default_publish_dir
+    from tks_lava.model.export import default_publish_dir
 
     for shipped in sorted(default_publish_dir().glob("*.json")):  # whatever format they are in
         assert ModelCard.load(shipped).timesteps == 10

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from tks_lava import metrics
-from tks_lava.lava_exit import LavaExitRun, network_states, run_lava_exit
-from tks_lava.lava_run import run_lava, torch_logits
-from tks_lava.models import build_model, make_config
-from tks_lava.synops import conv_fanout, lava_fanout, synaptic_ops
+from tks_lava.deploy.early_exit import LavaExitRun, network_states, run_lava_exit
+from tks_lava.deploy.window import run_lava, torch_logits
+from tks_lava.metrics.synops import conv_fanout, lava_fanout, synaptic_ops
+from tks_lava.model.network import build_model, make_config
 
 # ----------------------------------------------------------------------------- pure parts
 
@@ -186,7 +186,7 @@ def test_synops_are_the_spikes_lava_produced_until_exit(tmp_path, no_leftover_ch
 def test_vgg_pools_count_as_pools_and_exit_exactly(tmp_path, no_leftover_children):
     """vgg_snn's pools run in Lava as diagonal convs; odd sizes (18 -> 9 -> 5 -> 3) exercise
     SLAYER's end padding. Same logits as the fixed window at 1.0, SynOps as SLAYER's."""
-    from tks_lava.export import export_netx
+    from tks_lava.model.export import export_netx
 
     torch.manual_seed(0)
     net = build_model(make_config("vgg_snn", (2, 18, 18), 3)).eval()
@@ -217,8 +217,8 @@ def test_exit_in_lava_over_two_runtimes_equals_one(tmp_path, no_leftover_childre
 def test_a_failing_controller_surfaces_its_traceback(tmp_path, monkeypatch, no_leftover_children):
     """The controller runs in Lava's forked child: its error reaches the user with its own
     traceback (not Lava's bare count), and every child is stopped."""
-    from tks_lava.adapters import exit as exit_adapter
-    from tks_lava.lava_session import LavaChildError
+    from tks_lava.deploy.adapters import exit as exit_adapter
+    from tks_lava.deploy.session import LavaChildError
 
     def broken(*args, **kwargs):
         raise ArithmeticError("controller exploded on purpose")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tks_lava.lava_models import MODEL_CHOICES, fast_models, run_config
-from tks_lava.lava_models.conv import FLOAT32_EXACT, conv_gemm, conv_plan, exact_dtype
+from tks_lava.deploy.process_models import MODEL_CHOICES, fast_models, run_config
+from tks_lava.deploy.process_models.conv import FLOAT32_EXACT, conv_gemm, conv_plan, exact_dtype
 
 
 def stock_conv(s, w, kernel, stride, padding, dilation, groups):
@@ -81,7 +81,7 @@ def test_graded_spikes_with_negative_values():
 def test_run_config_selects_models_through_lavas_map():
     from lava.proc.conv.process import Conv
 
-    from tks_lava.lava_models.conv import FastConvModel
+    from tks_lava.deploy.process_models.conv import FastConvModel
 
     assert MODEL_CHOICES == ("fast", "reference")
     assert fast_models() == {Conv: FastConvModel}
@@ -103,7 +103,7 @@ def test_fast_conv_model_inside_lava_equals_stock_step_by_step(no_leftover_child
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from tks_lava.lava_session import LavaSession
+    from tks_lava.deploy.session import LavaSession
 
     rng = np.random.default_rng(1)
     steps = 6

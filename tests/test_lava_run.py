@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from tks_lava.adapters.cpu import VOLTAGE_SCALE
-from tks_lava.lava_run import frames_to_raster, gather_logits, run_lava, sample_window, torch_logits
-from tks_lava.models import build_model, make_config
+from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
+from tks_lava.deploy.window import (
+    frames_to_raster,
+    gather_logits,
+    run_lava,
+    sample_window,
+    torch_logits,
+)
+from tks_lava.model.network import build_model, make_config
 
 
 def test_frames_to_raster_transposes_to_lava_xyc_and_windows_samples():
@@ -65,7 +71,7 @@ def test_lava_matches_slayer_exactly_and_resets_between_samples(tmp_path, no_lef
 
 
 def test_latency_is_read_from_the_netx_file(tmp_path):
-    from tks_lava.lava_run import netx_latency
+    from tks_lava.deploy.window import netx_latency
 
     for name, shape, latency in (("small_snn", (2, 8, 8), 3), ("vgg_snn", (2, 16, 16), 12)):
         net = build_model(make_config(name, shape, 3))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tks_lava.lava_session import LavaChildError, LavaSession
+from tks_lava.deploy.session import LavaChildError, LavaSession
 
 
 def _chain(weights: np.ndarray, data: np.ndarray, *middle):
@@ -71,8 +71,8 @@ CTRL_C_SCRIPT = """
 import sys
 import torch
 import tks_lava
-from tks_lava.lava_run import run_lava
-from tks_lava.models import build_model, make_config
+from tks_lava.deploy.window import run_lava
+from tks_lava.model.network import build_model, make_config
 
 torch.manual_seed(0)
 net = build_model(make_config("small_snn", (2, 16, 16), 3))

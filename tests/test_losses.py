@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from tks_lava.losses import (
+from tks_lava.training.losses import (
     LOSSES,
     label_smoothing_loss,
     lam_schedule,

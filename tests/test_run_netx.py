@@ -10,7 +10,7 @@ import pytest
 from tks_lava import run_netx
 from tks_lava.data import NDigitsParams, generate_ndigits
 from tks_lava.io import sha256_file
-from tks_lava.model_card import ModelCard
+from tks_lava.model.card import ModelCard
 from tks_lava.train import main as train_main
 
 TINY = NDigitsParams(classes=(0, 1, 2), images_per_class=10, variants_per_image=1)
@@ -141,8 +141,8 @@ def test_missing_model_names_where_it_looked(tmp_path, capsys):
 
 
 def test_lava_child_crash_exits_nonzero_with_its_traceback(published, monkeypatch, capsys):
-    from tks_lava import lava_run
-    from tks_lava.lava_session import LavaChildError
+    from tks_lava.deploy import window as lava_run
+    from tks_lava.deploy.session import LavaChildError
 
     def crash(*args, **kwargs):
         raise LavaChildError("1 Lava process model(s) failed:\nTraceback ...\nValueError: boom")
@@ -154,7 +154,7 @@ def test_lava_child_crash_exits_nonzero_with_its_traceback(published, monkeypatc
 
 
 def test_limit_takes_classes_round_robin():
-    from tks_lava.netx_eval import class_interleaved_order
+    from tks_lava.deploy.netx_eval import class_interleaved_order
 
     labels = [0, 0, 0, 1, 1, 2]  # stored class by class, like the splits
     order = class_interleaved_order(labels)
@@ -163,12 +163,12 @@ def test_limit_takes_classes_round_robin():
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(published, monkeypatch, capsys):
-    import tks_lava.netx_eval
+    import tks_lava.deploy.netx_eval
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tks_lava.netx_eval, "evaluate_netx", interrupted)
+    monkeypatch.setattr(tks_lava.deploy.netx_eval, "evaluate_netx", interrupted)
     assert run_netx.main(_argv(published)) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err

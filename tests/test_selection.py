@@ -81,11 +81,11 @@ def test_selection_never_reads_the_test_split(tiny, monkeypatch, select):
         seen.append(counted)
         return data._replace(test=counted, test_labels=labels)
 
-    real_load = training.run.load_data
+    real_load = training.loop.load_data
     results = []
     for scramble in (False, True):
         monkeypatch.setattr(
-            training.run, "load_data", lambda c, p=True, d=False, s=scramble: load(c, p, d, s)
+            training.loop, "load_data", lambda c, p=True, d=False, s=scramble: load(c, p, d, s)
         )
         results.append(train(_config(tiny, f"{select}-{scramble}", select=select), progress=False,
                              verbose=False))  # fmt: skip

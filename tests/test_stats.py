@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tks_lava.stats import (
+from tks_lava.metrics.stats import (
     cmh_test,
     discordant,
     holm,

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from tks_lava import export, training
+from tks_lava import training
 from tks_lava.data import NDigitsParams, generate_ndigits
-from tks_lava.model_card import ModelCard
-from tks_lava.models import ModelConfig, make_config
+from tks_lava.model import export
+from tks_lava.model.card import ModelCard
+from tks_lava.model.network import ModelConfig, make_config
 from tks_lava.train import build_parser, main
 from tks_lava.training import TrainConfig, resolve_config
 
@@ -269,7 +270,7 @@ def test_bad_arguments_exit_2(capsys):
 def test_rng_state_round_trip_through_a_checkpoint(tmp_path):
     import random
 
-    from tks_lava import checkpoint as ckpt
+    from tks_lava.training import checkpoint as ckpt
 
     ckpt.seed_everything(5)
     ckpt.save_checkpoint(tmp_path / "c.pt", {"rng": ckpt.rng_state()})

@@ -2,7 +2,7 @@
 
 Uses the models shipped in ``netx_models/`` when their cards match their files (the cards record
 the exact training command); otherwise, or with ``--retrain``, trains and publishes them first
-with :func:`tks_lava.shipped.recipe` (about 10 minutes each on 2 cores).
+with :func:`tks_lava.model.shipped.recipe` (about 10 minutes each on 2 cores).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tks_lava.shipped import SHIPPED, find_shipped, recipe, shipped_models_current
+from tks_lava.model.shipped import SHIPPED, find_shipped, recipe, shipped_models_current
 
 
 def torch_table() -> str:

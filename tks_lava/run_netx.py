@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tks_lava.shipped import SHIPPED
+from tks_lava.model.shipped import SHIPPED
 
 COMPARE_DEFAULT = SHIPPED
 
@@ -167,9 +167,9 @@ def format_recording(r: Any, card: Any, name: str, top_k: int) -> str:
 def run_recordings(args: argparse.Namespace, model: str | None) -> None:
     """``--recording``: classify the user's recordings and save one plot each."""
     from tks_lava.data.registry import get_spec
-    from tks_lava.model_card import ModelCard
-    from tks_lava.netx_eval import resolve_card_path
-    from tks_lava.recording import classify_recordings, plot_probabilities
+    from tks_lava.deploy.netx_eval import resolve_card_path
+    from tks_lava.deploy.recording import classify_recordings, plot_probabilities
+    from tks_lava.model.card import ModelCard
 
     card_path = resolve_card_path(model)
     card = ModelCard.load(card_path)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--exit-in-lava needs --exit-threshold (e.g. 0.9)")
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-        from tks_lava.netx_eval import evaluate_netx
+        from tks_lava.deploy.netx_eval import evaluate_netx
 
         results = []
         for model in models:
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted; every Lava runtime was stopped", file=sys.stderr)
         return 130
     except (ValueError, OSError, RuntimeError) as err:  # one clear line, no Python traceback
-        from tks_lava.lava_session import LavaChildError
+        from tks_lava.deploy.session import LavaChildError
 
         first, _, rest = str(err).partition("\n")
         print(f"error: {first}", file=sys.stderr)

@@ -21,12 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tks_lava import checkpoint as ckpt
 from tks_lava.data.aer import EventFormatError
 from tks_lava.data.registry import DATASETS
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
-from tks_lava.losses import LOSSES
-from tks_lava.models import ARCHITECTURES, NEURON_PRESETS, ArchitectureError
+from tks_lava.model.network import ARCHITECTURES, NEURON_PRESETS, ArchitectureError
 from tks_lava.training import (
     COMMON_DEFAULTS,
     DATASET_DEFAULTS,
@@ -39,7 +37,9 @@ from tks_lava.training import (
     resume_config,
     train,
 )
+from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.augment import AUGMENT_OPS
+from tks_lava.training.losses import LOSSES
 
 DATA_ERRORS = (
     DatasetNotFoundError,

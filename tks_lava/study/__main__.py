@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tks_lava.study.grid import GRIDS, SEEDS, arms
-from tks_lava.study.runner import is_evaluated, run_dir
+from tks_lava.study.jobs import is_evaluated, run_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = tuple(args.seeds)
     root = Path(args.root)
     wanted = arms(grids)
-    from tks_lava.study.runner import evaluate_all, run_study
+    from tks_lava.study.jobs import evaluate_all, run_study
 
     if not args.report_only:
         run_study(root, wanted, seeds, args.jobs, data_root=args.data_root)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
     from tks_lava.io import write_json_atomic
-    from tks_lava.model_card import ModelCard
+    from tks_lava.model.card import ModelCard
     from tks_lava.provenance import cpu_model
     from tks_lava.study.analysis import analyse
     from tks_lava.study.report import figures, write_markdown

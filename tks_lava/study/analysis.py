@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from tks_lava import metrics
-from tks_lava.model_card import ModelCard
-from tks_lava.stats import cmh_test, discordant, holm, mcnemar_exact, paired_strata
+from tks_lava.metrics.stats import cmh_test, discordant, holm, mcnemar_exact, paired_strata
+from tks_lava.model.card import ModelCard
 from tks_lava.study.grid import REBIN_STEPS, TEST_STEPS, Arm
-from tks_lava.study.runner import COST_FILE, REBIN_FILE, run_dir
+from tks_lava.study.jobs import COST_FILE, REBIN_FILE, run_dir
 
 #: Confidence thresholds of the early-exit curve.
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)

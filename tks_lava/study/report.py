@@ -143,10 +143,10 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 def figures(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write the study's figures (:mod:`tks_lava.plots`) as PNG; their paths by name."""
+    """Write the study's figures (:mod:`tks_lava.metrics.plots`) as PNG; their paths by name."""
     import matplotlib.pyplot as plt
 
-    from tks_lava import plots
+    from tks_lava.metrics import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {

@@ -24,8 +24,7 @@ epoch ``e`` is ``lam_schedule(e - 1, epochs, lam_max)``.
 
 from __future__ import annotations
 
-from tks_lava.evaluation import forward_logits as evaluate
-from tks_lava.training.card import model_card
+from tks_lava.model.evaluation import forward_logits as evaluate
 from tks_lava.training.config import (
     COMMON_DEFAULTS,
     DATASET_DEFAULTS,
@@ -45,7 +44,8 @@ from tks_lava.training.config import (
 )
 from tks_lava.training.data import DataBundle, epoch_order, load_data, validation_split
 from tks_lava.training.logs import format_accuracy_table, write_metrics
-from tks_lava.training.run import TrainResult, finish, run_epoch, train
+from tks_lava.training.loop import TrainResult, finish, run_epoch, train
+from tks_lava.training.run_card import model_card
 from tks_lava.training.steps import (
     accuracies,
     make_model,

@@ -20,9 +20,8 @@ import torch
 
 from tks_lava.data.frames import FrameConfig, parse_frame_size
 from tks_lava.data.registry import get_spec
-from tks_lava.deployable import DeployCheck, check_deployable
-from tks_lava.losses import LOSSES, LossFn, make_loss
-from tks_lava.models import (
+from tks_lava.model.deployable import DeployCheck, check_deployable
+from tks_lava.model.network import (
     ARCHITECTURES,
     NEURON_PRESETS,
     ArchitectureError,
@@ -31,6 +30,7 @@ from tks_lava.models import (
     make_config,
 )
 from tks_lava.training.augment import parse_augment
+from tks_lava.training.losses import LOSSES, LossFn, make_loss
 
 
 class ConfigError(ValueError):
@@ -109,10 +109,10 @@ class TrainConfig:
 
     Parameters:
         dataset: registered dataset name (``tks_lava.data.DATASETS``).
-        method: loss, one of ``tks``, ``baseline``, ``tet``, ``ls`` (``tks_lava.losses``).
-        model: architecture name (``tks_lava.models.ARCHITECTURES``); with ``arch_file``, the
+        method: loss, one of ``tks``, ``baseline``, ``tet``, ``ls`` (``tks_lava.training.losses``).
+        model: architecture name (``tks_lava.model.network.ARCHITECTURES``); with ``arch_file``, the
             name the file gives its architecture.
-        arch_file: a JSON architecture of one's own (:func:`tks_lava.models.load_arch_file`).
+        arch_file: a JSON architecture of one's own (:func:`tks_lava.model.network.load_arch_file`).
         timesteps: frames per sample T.
         frame_size: frame (H, W); None = the sensor's native size.
         epochs, batch_size, lr, weight_decay: AdamW with a cosine schedule over all steps.
@@ -125,7 +125,7 @@ class TrainConfig:
             test split is read once, by the exported model, and never chooses anything.
         augment: training-time augmentation, ``none`` or a comma list of ``crop``, ``flip``,
             ``rotate`` (:mod:`tks_lava.training.augment`).
-        neuron: hidden-neuron preset (``tks_lava.models.NEURON_PRESETS``); None = the
+        neuron: hidden-neuron preset (``tks_lava.model.network.NEURON_PRESETS``); None = the
             architecture's own.
         seed: seeds weights (torch, numpy, random) and, with the epoch, each epoch's data order.
         data_root, cache_dir: dataset root and frame-cache folder (None = the data layer's).

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader
 
-from tks_lava import checkpoint as ckpt
 from tks_lava.metrics import cumulative_accuracy, per_step_accuracy
-from tks_lava.models import ArchitectureError, SpikingNet, build_model
+from tks_lava.model.network import ArchitectureError, SpikingNet, build_model
+from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.config import ConfigError, TrainConfig, model_config
 from tks_lava.training.data import DataBundle
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch and lava-dl load on use, so CLIs that name the models start fast
-    from tks_lava.model_card import ModelCard
+    from tks_lava.model.card import ModelCard
 
 SHIPPED_TKS = "ndigits_tks"
 SHIPPED_BASELINE = "ndigits_baseline"
@@ -41,8 +41,8 @@ def find_shipped(
 ) -> tuple[dict[str, ShippedModel], dict[str, str]]:
     """``(found, skipped)``: checked models by name, and a one-line reason per missing or
     broken one (missing file, unreadable card, sha256 mismatch)."""
-    from tks_lava.export import default_publish_dir
-    from tks_lava.model_card import CardError, ModelCard
+    from tks_lava.model.card import CardError, ModelCard
+    from tks_lava.model.export import default_publish_dir
 
     base = Path(models_dir) if models_dir is not None else default_publish_dir()
     found: dict[str, ShippedModel] = {}

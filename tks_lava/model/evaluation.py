@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from tks_lava.model_card import ModelCard
+from tks_lava.model.card import ModelCard
 
 PROTOCOLS = ("prefix", "rebinned")
 
@@ -128,7 +128,7 @@ def rebinned_logits(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Test-split logits (N, C, T') of the card's model when each recording is framed into
     ``timesteps`` frames (the re-binned protocol)."""
-    from tks_lava.export import load_torch_model
+    from tks_lava.model.export import load_torch_model
 
     frames, labels = load_eval_data(
         card, rebin=timesteps, data_root=data_root, cache_dir=cache_dir, progress=progress

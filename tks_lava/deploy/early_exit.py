@@ -1,12 +1,12 @@
 """Early exit inside Lava: each sample runs only until it is confident, then the next starts.
 
 :func:`run_lava_exit` builds the NetX network (without NetX's periodic reset) beside an
-:class:`~tks_lava.adapters.exit.ExitController` that plays the samples one after another,
+:class:`~tks_lava.deploy.adapters.exit.ExitController` that plays the samples one after another,
 decides exit after every logit by the post-hoc rule (:func:`tks_lava.metrics.early_exit`) and,
 at the exit, writes every state Var back to its initial value. A sample that exits after
 ``e`` input frames occupies ``e + latency + 1`` Lava steps (its logit of frame ``e`` needs the
 pipeline to fill), against ``T + latency + 2`` in the fixed-window run of
-:func:`tks_lava.lava_run.run_lava`. With threshold 1.0 no sample exits before T and the logits
+:func:`tks_lava.deploy.window.run_lava`. With threshold 1.0 no sample exits before T and the logits
 are those of the fixed-window run, bit for bit.
 
 The host does not know in advance how many steps the samples will need. It runs
@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix)
 from tks_lava import metrics
-from tks_lava.lava_run import (
+from tks_lava.deploy.session import LavaSession
+from tks_lava.deploy.window import (
     build_network,
     check_run_args,
     lava_layout,
@@ -36,7 +37,6 @@ from tks_lava.lava_run import (
     run_lava_parallel,
     sample_window,
 )
-from tks_lava.lava_session import LavaSession
 
 #: state Vars of the Lava processes NetX builds: everything a step changes and a reset clears
 STATE_VARS = {"Conv": ("a_buf",), "Dense": ("a_buff",), "LIF": ("u", "v"), "LIFReset": ("u", "v")}
@@ -162,7 +162,7 @@ def network_states(net: Any) -> list[Any]:
 def synapse_taps(net: Any) -> tuple[Any, list[tuple[Any, Any]]]:
     """(fan-out of the input into the first synapse or None, [(spike port, fan-out)] for every
     later synapse, fed by the neurons of the layer before it)."""
-    from tks_lava.synops import lava_fanout
+    from tks_lava.metrics.synops import lava_fanout
 
     input_fanout, taps = None, []
     for i, block in enumerate(net.layers):
@@ -190,13 +190,13 @@ def run_lava_exit(
     """Run every sample of ``frames`` (N, C, H, W, T) in Lava until its early exit.
 
     ``threshold``: exit once the running-mean softmax max exceeds it (1.0: never early).
-    ``models``: ``fast`` or ``reference`` process models (:func:`tks_lava.lava_models.run_config`).
+    ``models``: ``fast`` or ``reference`` process models (:func:`~.process_models.run_config`).
     ``jobs`` > 1 splits the samples over that many Lava runtimes (same results).
     ``count_synops`` taps every neuron layer's spikes to count the SynOps executed (simulator
     only; on Loihi 2 the chip's own counters are the place for it).
     """
-    from tks_lava.adapters.cpu import VOLTAGE_SCALE
-    from tks_lava.adapters.exit import ExitController, controller_model
+    from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
+    from tks_lava.deploy.adapters.exit import ExitController, controller_model
 
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
@@ -228,7 +228,7 @@ def run_lava_exit(
 
         run_cfg = loihi2.exit_io(net, controller, model_map)
     else:
-        from tks_lava.lava_models import run_config
+        from tks_lava.deploy.process_models import run_config
 
         controller.s_out.connect(net.inp)
         run_cfg = run_config(models, exception_proc_model_map=model_map)

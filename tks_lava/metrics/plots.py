@@ -72,7 +72,7 @@ def lava_exit_steps(
 ):  # noqa: ANN201
     """Lava steps each sample occupied against its post-hoc exit step, per model.
 
-    ``runs``: name -> (:class:`tks_lava.lava_exit.LavaExitRun`, post-hoc exit steps (N,)).
+    ``runs``: name -> (:class:`tks_lava.deploy.early_exit.LavaExitRun`, post-hoc exit steps (N,)).
     Marker area counts the samples; the dashed line is the fixed window every sample gets
     without early exit, the dotted one the pipeline's minimum (exit step + latency + 1).
     """
@@ -133,7 +133,7 @@ def per_class_accuracy(
 ):  # noqa: ANN201
     """Accuracy of step ``t`` alone, per class, one bar group per model, with 95% Wilson
     intervals (a class has few test samples, so the bars are coarse)."""
-    from tks_lava.stats import wilson_interval
+    from tks_lava.metrics.stats import wilson_interval
 
     fig, ax = _figure(ax, size=(7.5, 4.0))
     width = 0.8 / max(len(results), 1)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from tks_lava import metrics
-from tks_lava.evaluation import ModelMismatchError, class_interleaved_order, load_eval_data
-from tks_lava.export import default_publish_dir
-from tks_lava.model_card import ModelCard
-from tks_lava.shipped import SHIPPED_TKS
+from tks_lava.model.card import ModelCard
+from tks_lava.model.evaluation import ModelMismatchError, class_interleaved_order, load_eval_data
+from tks_lava.model.export import default_publish_dir
+from tks_lava.model.shipped import SHIPPED_TKS
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -68,7 +68,7 @@ def check_netx_file(net_path: Path) -> None:
             if "layer" not in h or not len(h["layer"]):
                 raise ModelMismatchError(
                     f"{net_path}: HDF5 file has no 'layer' group; not a NetX network "
-                    "(export one with tks_lava.export.export_netx)"
+                    "(export one with tks_lava.model.export.export_netx)"
                 )
     except OSError as err:
         raise ModelMismatchError(f"{net_path}: not a readable HDF5 file ({err})") from err
@@ -86,7 +86,7 @@ class NetxEvaluation:
     backend: str
     timings: dict[str, float] = field(default_factory=dict)
     protocol: str = "prefix"
-    exit_run: Any = None  # tks_lava.lava_exit.LavaExitRun, when early exit ran inside Lava
+    exit_run: Any = None  # tks_lava.deploy.early_exit.LavaExitRun, when early exit ran inside Lava
 
     @property
     def timesteps(self) -> int:
@@ -131,7 +131,7 @@ class NetxEvaluation:
 
     def lava_exit_summary(self) -> dict[str, Any]:
         """The in-Lava early-exit run against the fixed-window run of the same samples
-        (:meth:`tks_lava.lava_exit.LavaExitRun.against_window`)."""
+        (:meth:`tks_lava.deploy.early_exit.LavaExitRun.against_window`)."""
         return self.exit_run.against_window(
             self.lava_logits, self.timings["lava_run_s"], self.labels
         )
@@ -157,13 +157,13 @@ def evaluate_netx(
     """Run a published model in Lava on the first ``t`` frames of each sample (default: all),
     or with ``rebin`` on each whole recording framed into that many frames (re-binned protocol).
 
-    ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.lava_models`);
-    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.lava_run.default_jobs`).
+    ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.deploy.process_models`);
+    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.deploy.window.default_jobs`).
     ``exit_in_lava``: also run the samples with early exit inside Lava at this threshold
-    (:func:`tks_lava.lava_exit.run_lava_exit`), to set against the fixed-window run.
+    (:func:`tks_lava.deploy.early_exit.run_lava_exit`), to set against the fixed-window run.
     """
-    from tks_lava.export import load_torch_model
-    from tks_lava.lava_run import default_jobs, run_lava, torch_logits
+    from tks_lava.deploy.window import default_jobs, run_lava, torch_logits
+    from tks_lava.model.export import load_torch_model
 
     card_path = resolve_card_path(model)
     card = ModelCard.load(card_path)
@@ -191,7 +191,7 @@ def evaluate_netx(
     )
     exit_run = None
     if exit_in_lava is not None:
-        from tks_lava.lava_exit import run_lava_exit
+        from tks_lava.deploy.early_exit import run_lava_exit
 
         exit_run = run_lava_exit(
             files["net"], frames, exit_in_lava, backend=backend, models=models, jobs=jobs,

@@ -12,7 +12,7 @@ leak. Spikes still in flight are discarded with the state they live in.
 
 Optional spike taps (``InPort`` s fed by the neurons' ``s_out``) count the synaptic operations
 the simulation actually executed for each sample (spikes into each synapse process x its
-fan-out, :mod:`tks_lava.synops`).
+fan-out, :mod:`tks_lava.metrics.synops`).
 
 The process's ports depend on the network (one RefPort per state Var, one InPort per tap), so
 its process model is a class made per controller (:func:`controller_model`) and selected
@@ -34,7 +34,7 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from tks_lava.adapters.cpu import VOLTAGE_SCALE
+from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
 from tks_lava.metrics import should_exit
 
 
@@ -46,7 +46,7 @@ class ExitController(AbstractProcess):
         readout: the readout neurons' voltage Var (the logits, in fixed point).
         states: every state Var of the network; each is reset to its ``init`` at an exit.
         threshold: the exit rule's confidence threshold (1.0: every sample runs all T steps).
-        latency: the network's pipeline latency (see :mod:`tks_lava.lava_run`).
+        latency: the network's pipeline latency (see :mod:`tks_lava.deploy.window`).
         taps: (spike OutPort, fan-out) per synapse fed by a neuron layer, counted as SynOps.
         input_fanout: fan-out of the input frames into the first synapse (None: not counted).
 

@@ -16,7 +16,7 @@ Two conventions are fixed here and shared by training and deployment:
   block delays its output by one step, like a Loihi core. :meth:`SpikingNet.forward` appends
   ``latency`` empty frames to the input and drops the first ``latency`` outputs, so step t of
   the returned logits has seen exactly the input frames 0..t. Deployment reads Lava's outputs
-  with the same offset (see :mod:`tks_lava.lava_run`).
+  with the same offset (see :mod:`tks_lava.deploy.window`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix before lava.lib.dl imports)
-from tks_lava.architectures import (  # noqa: F401  (re-exported: the model's vocabulary)
+from tks_lava.model.architectures import (  # noqa: F401  (re-exported: the model's vocabulary)
     ARCHITECTURES,
     DEFAULT_NEURON,
     LAYER_KINDS,

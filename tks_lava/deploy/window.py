@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 import tks_lava  # noqa: F401  (Lava Python 3.11 fix)
-from tks_lava.lava_session import LavaSession
-from tks_lava.models import encode_spikes
+from tks_lava.deploy.session import LavaSession
+from tks_lava.model.network import encode_spikes
 
 BACKENDS = ("sim", "loihi2")
 
@@ -103,7 +103,7 @@ def gather_logits(
     recorded: np.ndarray, n_samples: int, timesteps: int, latency: int, window: int
 ) -> np.ndarray:
     """Recorded readout voltages (classes, steps) -> input-aligned logits (N, classes, T)."""
-    from tks_lava.adapters.cpu import VOLTAGE_SCALE
+    from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
 
     cols = logit_columns(n_samples, timesteps, latency, window)
     if cols.max() >= recorded.shape[-1]:
@@ -183,7 +183,7 @@ def run_lava(
 
     Returns input-aligned per-step logits (N, classes, T). ``models``: the simulator's process
     models, ``fast`` (the project's, bit-exact) or ``reference`` (Lava's stock ones), see
-    :func:`tks_lava.lava_models.run_config`. ``jobs`` > 1 splits the samples over that many
+    :func:`~.process_models.run_config`. ``jobs`` > 1 splits the samples over that many
     independent Lava runtimes (:func:`run_lava_parallel`); the logits are identical. ``chunk``
     samples are run per ``run()`` call only to drive the progress bar; the network is compiled
     once per runtime.
@@ -205,8 +205,8 @@ def run_lava(
 
         source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
     else:
-        from tks_lava.adapters import LogitReadout, SpikeFrameSource
-        from tks_lava.lava_models import run_config
+        from tks_lava.deploy.adapters import LogitReadout, SpikeFrameSource
+        from tks_lava.deploy.process_models import run_config
 
         source = SpikeFrameSource(frames_to_raster(x, window))
         record = np.zeros(steps, bool)
@@ -261,7 +261,7 @@ def _job(runner: Callable[..., Any], net_path: str, frames: np.ndarray, kw: dict
 
     After a Ctrl-C the worker starts no further share (the pool may have queued one already).
     """
-    from tks_lava.lava_models.threads import spawned_worker_setup
+    from tks_lava.deploy.process_models.threads import spawned_worker_setup
 
     if _INTERRUPTED:
         raise KeyboardInterrupt
@@ -324,7 +324,7 @@ def run_lava_parallel(
 @torch.no_grad()
 def torch_logits(model: torch.nn.Module, frames: torch.Tensor, batch_size: int = 64) -> np.ndarray:
     """The PyTorch (SLAYER) model's input-aligned per-step logits (N, classes, T), float64."""
-    from tks_lava.evaluation import forward_logits
+    from tks_lava.model.evaluation import forward_logits
 
     labels = torch.zeros(len(frames), dtype=torch.long)
     return forward_logits(model, (frames, labels), batch_size)[0].double().numpy()

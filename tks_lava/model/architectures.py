@@ -1,6 +1,6 @@
 """Architecture specs: layer kinds, registered architectures, neuron presets, JSON specs.
 
-Pure data with validation (no torch); :mod:`tks_lava.models` builds the SLAYER network from a
+Pure data with validation (no torch); :mod:`tks_lava.model.network` builds the SLAYER network from a
 :class:`ModelConfig`.
 """
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tks_lava.data.frames import FrameConfig
 from tks_lava.io import atomic_path, sha256_file
-from tks_lava.models import ArchitectureError, ModelConfig
+from tks_lava.model.network import ArchitectureError, ModelConfig
 
 CARD_FORMAT = "tks_lava.model_card/2"
 OLD_FORMATS = ("tks_lava.model_card/1",)

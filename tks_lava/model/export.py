@@ -3,7 +3,7 @@
 A trained model ships as three files side by side (lava-dl's ``network.net`` / ``network.pt``
 convention): ``model.net`` (NetX HDF5, what Lava runs), ``network.pt`` (state dict + model
 config, what PyTorch reloads with :func:`load_torch_model`) and ``model_card.json`` (what it is,
-how it was trained and chosen, how accurate it is; :mod:`tks_lava.model_card`).
+how it was trained and chosen, how accurate it is; :mod:`tks_lava.model.card`).
 :func:`publish` copies them to ``netx_models/NAME.{net,pt,json}``. Every write is atomic.
 """
 
@@ -18,8 +18,8 @@ import torch
 
 import tks_lava
 from tks_lava.io import atomic_path
-from tks_lava.model_card import ModelCard
-from tks_lava.models import ArchitectureError, ModelConfig, SpikingNet, build_model
+from tks_lava.model.card import ModelCard
+from tks_lava.model.network import ArchitectureError, ModelConfig, SpikingNet, build_model
 
 WEIGHTS_FORMAT = "tks_lava.weights/1"
 NET_FILE = "model.net"
@@ -43,7 +43,7 @@ def export_netx(model: SpikingNet, path: str | os.PathLike) -> Path:
     """Write ``model`` as NetX HDF5 to ``path`` atomically; ``model`` is left as it was.
 
     The file is loaded into NetX before it replaces ``path``: a network Lava cannot build raises
-    :class:`~tks_lava.models.ArchitectureError` and leaves whatever was at ``path`` untouched.
+    :class:`~.network.ArchitectureError` and leaves whatever was at ``path`` untouched.
     SLAYER's ``block.export_hdf5`` removes weight normalisation from the block it exports (the
     state dict then has ``weight`` instead of ``weight_g``/``weight_v``), so a copy is exported.
     """

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from tks_lava.data.frames import fills_a_corner
-from tks_lava.evaluation import ModelMismatchError
 from tks_lava.metrics import running_probabilities
-from tks_lava.model_card import ModelCard
+from tks_lava.model.card import ModelCard
+from tks_lava.model.evaluation import ModelMismatchError
 
 
 class RecordingMismatchError(ModelMismatchError):
@@ -119,8 +119,8 @@ def classify_recordings(
     progress: bool = False,
 ) -> list[RecordingResult]:
     """Run every recording under ``path`` through the card's model in Lava (one runtime)."""
-    from tks_lava.export import load_torch_model
-    from tks_lava.lava_run import run_lava, torch_logits
+    from tks_lava.deploy.window import run_lava, torch_logits
+    from tks_lava.model.export import load_torch_model
 
     card = ModelCard.load(card_path)
     files = card.files(card_path)

@@ -2,7 +2,7 @@
 
 Training a network for days and then learning that NetX cannot load it is the failure this
 module prevents: :func:`check_deployable` builds the architecture (SLAYER's own shape arithmetic,
-see :class:`tks_lava.models.SpikingNet`), exports it with the project's export (pool blocks
+see :class:`tks_lava.model.network.SpikingNet`), exports it with the project's export (pool blocks
 included) and constructs the ``netx.hdf5.Network`` from the file. No simulation runs, so it takes
 seconds even for ``vgg_snn``.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from tks_lava.export import close_netx, load_netx
-from tks_lava.models import ArchitectureError, ModelConfig, build_model
+from tks_lava.model.export import close_netx, load_netx
+from tks_lava.model.network import ArchitectureError, ModelConfig, build_model
 
 
 @dataclass(frozen=True)

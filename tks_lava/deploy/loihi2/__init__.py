@@ -4,9 +4,9 @@ The open-source lava-nc has no Loihi 2 process models; ``Loihi2HwCfg``, the Neur
 the ``lava.proc.embedded_io`` adapters come with Intel's lava-loihi extension (INRC members).
 Everything here imports that extension lazily, so the CPU simulator path never needs it.
 
-Wiring follows lava-dl's NetX tutorials: the host-side :class:`~tks_lava.adapters.SpikeFrameSource`
+Wiring follows lava-dl's NetX tutorials: the host-side :class:`~..adapters.SpikeFrameSource`
 feeds ``embedded_io.spike.PyToNxAdapter`` into the network's input, and the readout layer's
-voltage is read every step through a RefPort (:class:`~tks_lava.adapters.LogitReadout`).
+voltage is read every step through a RefPort (:class:`~tks_lava.deploy.adapters.LogitReadout`).
 This path is not exercised by the test suite (no Loihi 2 here); tests marked ``loihi2`` run
 only where :func:`is_available` is true.
 """
@@ -54,7 +54,7 @@ def build_io(net: Any, raster: Any, num_steps: int) -> tuple[Any, Any, Any]:
     from lava.magma.core.run_configs import Loihi2HwCfg
     from lava.proc import embedded_io as eio
 
-    from tks_lava.adapters import LogitReadout, SpikeFrameSource
+    from tks_lava.deploy.adapters import LogitReadout, SpikeFrameSource
 
     host_source = SpikeFrameSource(raster)
     to_chip = eio.spike.PyToNxAdapter(shape=net.inp.shape)
@@ -73,7 +73,7 @@ class _Chained:
 
 
 def exit_io(net: Any, controller: Any, model_map: dict) -> Any:
-    """Wire an :class:`~tks_lava.adapters.exit.ExitController` to ``net`` on Loihi 2 and return
+    """Wire an :class:`~..adapters.exit.ExitController` to ``net`` on Loihi 2 and return
     the run config. The controller runs host-side, as the readout of :func:`build_io` does: its
     frames reach the chip through ``PyToNxAdapter``; its RefPorts read the readout voltage and
     write the reset values into the NeuroCores' Vars. The README ("Early exit inside Lava", "On

@@ -44,7 +44,7 @@ def train_run(arm: Arm, seed: int, root: str, data_root: str | None = None) -> d
     Several study processes may share a root: a run being trained by a live process is
     skipped (``<run>/.claim`` holds its pid).
     """
-    from tks_lava.lava_models.threads import spawned_worker_setup
+    from tks_lava.deploy.process_models.threads import spawned_worker_setup
 
     spawned_worker_setup()  # train() loads the net into NetX (Lava) before it starts
     out = run_dir(Path(root), arm, seed)
@@ -122,8 +122,8 @@ def evaluate_run(
     """
     import torch
 
-    from tks_lava.evaluation import rebinned_logits
-    from tks_lava.model_card import ModelCard
+    from tks_lava.model.card import ModelCard
+    from tks_lava.model.evaluation import rebinned_logits
 
     torch.set_num_threads(1)
     card = ModelCard.load(path / "model_card.json")

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from tks_lava import export
-from tks_lava.model_card import ModelCard
-from tks_lava.models import SpikingNet
+from tks_lava.model import export
+from tks_lava.model.card import ModelCard
+from tks_lava.model.network import SpikingNet
 from tks_lava.provenance import versions
 from tks_lava.training.augment import parse_augment
 from tks_lava.training.config import TrainConfig, config_to_argv

@@ -12,15 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from tks_lava import checkpoint as ckpt
-from tks_lava import export
-from tks_lava.evaluation import forward_logits
 from tks_lava.io import sha256_file, write_bytes_atomic, write_npz_atomic
-from tks_lava.losses import lam_schedule
-from tks_lava.model_card import CARD_FILE, ModelCard
-from tks_lava.models import SpikingNet
+from tks_lava.model import export
+from tks_lava.model.card import CARD_FILE, ModelCard
+from tks_lava.model.evaluation import forward_logits
+from tks_lava.model.network import SpikingNet
+from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.augment import augment_batch, parse_augment
-from tks_lava.training.card import model_card
 from tks_lava.training.config import (
     ConfigError,
     TrainConfig,
@@ -30,6 +28,8 @@ from tks_lava.training.config import (
 )
 from tks_lava.training.data import DataBundle, epoch_order, load_data, make_loader
 from tks_lava.training.logs import epoch_line, write_metrics
+from tks_lava.training.losses import lam_schedule
+from tks_lava.training.run_card import model_card
 from tks_lava.training.steps import (
     accuracies,
     make_model,
@@ -76,7 +76,7 @@ def _state(
     history: list[dict[str, Any]],
     best: dict[str, Any],
 ) -> dict[str, Any]:
-    """Checkpoint contents after ``epoch`` finished epochs (see :mod:`tks_lava.checkpoint`)."""
+    """Checkpoint contents after ``epoch`` finished epochs (see :mod:`.checkpoint`)."""
     return {
         "config": config.to_dict(),
         "model_config": model.config.to_dict(),

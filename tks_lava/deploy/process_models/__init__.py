@@ -7,7 +7,7 @@ package by tag). ``run_config("reference")`` runs Lava's stock models, so anyone
 both give the same integers. Works for any NetX network, not only this project's::
 
     from lava.lib.dl import netx
-    from tks_lava.lava_models import run_config
+    from tks_lava.deploy.process_models import run_config
     net = netx.hdf5.Network(net_config="my.net", input_shape=(w, h, c))
     net.run(condition=RunSteps(num_steps=100), run_cfg=run_config("fast"))
 
@@ -27,7 +27,7 @@ def fast_models() -> dict[type, type]:
     """Lava Process class -> the project's bit-exact fast model for it."""
     from lava.proc.conv.process import Conv
 
-    from tks_lava.lava_models.conv import FastConvModel
+    from tks_lava.deploy.process_models.conv import FastConvModel
 
     return {Conv: FastConvModel}
 

@@ -93,7 +93,7 @@ def synaptic_ops(spikes: np.ndarray, fanout: float | np.ndarray) -> np.ndarray:
 
 def is_diagonal(weight: np.ndarray, groups: int) -> bool:
     """True for a Lava conv weight ``(out, kx, ky, in)`` in which channel c feeds only channel c
-    (how :func:`tks_lava.models.export_pool` writes a pool)."""
+    (how :func:`tks_lava.model.network.export_pool` writes a pool)."""
     c_out, _, _, c_in = weight.shape
     if groups != 1 or c_out != c_in or c_out < 2:
         return False

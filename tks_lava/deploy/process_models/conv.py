@@ -27,7 +27,7 @@ from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tks_lava.lava_models.threads import one_blas_thread
+from tks_lava.deploy.process_models.threads import one_blas_thread
 
 FLOAT32_EXACT = 2**24
 INT32_CAST = 2**31
