@@ -12,16 +12,21 @@ Two conventions are fixed here and shared by training and deployment:
 * **Binary input spikes.** A pixel spikes in a time bin if it saw at least one event of that
   polarity (:func:`encode_spikes`). Loihi's input is binary unless graded spikes are set up;
   the reference trains on raw counts, a documented difference.
-* **Pipeline latency.** With ``delay_shift=True`` (needed for Lava bit-exactness) each spiking
-  block delays its output by one step, like a Loihi core. :meth:`SpikingNet.forward` appends
-  ``latency`` empty frames to the input and drops the first ``latency`` outputs, so step t of
-  the returned logits has seen exactly the input frames 0..t. Deployment reads Lava's outputs
-  with the same offset (see :mod:`tks_lava.deploy.window`).
+* **Pipeline latency.** With ``delay_shift=True`` (needed for Lava bit-exactness, and what
+  :meth:`SpikingNet.export_hdf5` writes) each spiking block delays its output by one step, like a
+  Loihi core, so the readout sees input frame t at step t + ``latency``. Deployment reads Lava's
+  outputs with that offset (see :mod:`tks_lava.deploy.window`). In a feed-forward net starting
+  from zero state the shift only relabels time, so :meth:`SpikingNet.forward` (training,
+  evaluation) switches the shifts off for the call and steps each layer T times: its logits are
+  ``torch.equal`` to :meth:`SpikingNet.forward_padded`, which keeps the shifts, appends
+  ``latency`` empty frames and drops the first ``latency`` outputs (T + latency steps a layer).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -75,9 +80,15 @@ class SpikingNet(torch.nn.Module):
                 if len(shape) != 3:
                     raise ArchitectureError(f"{where}: needs a (C, H, W) input, got {shape}")
                 block = cuba.Conv(
-                    config.neuron, shape[0], spec.out, spec.k, stride=spec.stride,
-                    padding=spec.padding, delay_shift=True, **common,
-                )  # fmt: skip
+                    config.neuron,
+                    shape[0],
+                    spec.out,
+                    spec.k,
+                    stride=spec.stride,
+                    padding=spec.padding,
+                    delay_shift=True,
+                    **common,
+                )
             elif spec.kind == "pool":
                 check_pool(spec, shape, where)
                 block = cuba.Pool(config.neuron, spec.k, stride=spec.stride, delay_shift=True)
@@ -105,18 +116,46 @@ class SpikingNet(torch.nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-step logits aligned to the input: step t has seen input frames 0..t."""
+        """Per-step logits aligned to the input: step t has seen input frames 0..t.
+
+        Runs without the blocks' one-step delay shifts (each layer steps T times, not
+        T + ``latency``); the logits are ``torch.equal`` to :meth:`forward_padded`'s.
+        """
+        x = self._encoded(x)
+        with self.delay_shifts_off():
+            return self.forward_raw(x)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` as Lava computes it: delay shifts on, ``latency`` empty frames
+        appended, the first ``latency`` outputs dropped (the reference the fast path must match)."""
+        t = x.shape[-1]
+        x = self._encoded(x)
+        if self.latency:
+            x = torch.nn.functional.pad(x, (0, self.latency))
+        return self.forward_raw(x)[..., self.latency : self.latency + t]
+
+    def _encoded(self, x: torch.Tensor) -> torch.Tensor:
+        """Check an (N, C, H, W, T) input against the model and encode it as binary spikes."""
         expected = self.config.input_shape
         if x.dim() != 5 or tuple(x.shape[1:4]) != tuple(expected):
             raise ValueError(
                 f"expected input (N, C, H, W, T) with (C, H, W) = {tuple(expected)}, "
                 f"got {tuple(x.shape)}; check the dataset's frame size against the model"
             )
-        t = x.shape[-1]
-        x = encode_spikes(x)
-        if self.latency:
-            x = torch.nn.functional.pad(x, (0, self.latency))
-        return self.forward_raw(x)[..., self.latency : self.latency + t]
+        return encode_spikes(x)
+
+    @contextmanager
+    def delay_shifts_off(self) -> Iterator[None]:
+        """Switch every block's ``delay_shift`` off inside the ``with``, restore it after (also on
+        error), so export and Lava still see ``delay_shift=True``."""
+        shifted = [b for b in self.blocks if getattr(b, "delay_shift", False)]
+        for block in shifted:
+            block.delay_shift = False
+        try:
+            yield
+        finally:
+            for block in shifted:
+                block.delay_shift = True
 
     def export_hdf5(self, path: str) -> None:
         """Write the network in lava-dl NetX HDF5 format (``layer/<i>`` groups)."""
