@@ -14,11 +14,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = [
+    "EXIT_THRESHOLDS",
     "EarlyExitCurve",
     "EarlyExitResult",
     "accuracy_at",
     "argmax_agreement",
     "aurc",
+    "check_threshold",
     "cumulative_accuracy",
     "cumulative_logits",
     "early_exit",
@@ -30,6 +32,10 @@ __all__ = [
     "running_probabilities",
     "should_exit",
 ]
+
+#: confidence thresholds of an early-exit sweep (figures and benchmarks): coarse where little
+#: changes, fine near 1 where the last frames are decided; 1.0 never exits early
+EXIT_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 
 
 def _np(x: Any) -> np.ndarray:
@@ -132,7 +138,9 @@ class EarlyExitCurve(NamedTuple):
     accuracy: np.ndarray
 
 
-def _check_threshold(threshold: float) -> float:
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float, or a ValueError unless it lies in [0, 1] (the one check of an
+    early-exit threshold: the post-hoc rule, the Lava controller and the CLIs)."""
     if not 0.0 <= float(threshold) <= 1.0:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     return float(threshold)
@@ -157,7 +165,7 @@ def early_exit(logits: Any, labels: Any, threshold: float) -> EarlyExitResult:
     a = _logits(logits)
     y = _labels(labels, a.shape[0])
     cum = cumulative_logits(a)  # running_probabilities(a) is softmax(cum): computed once
-    return _exit(cum, _softmax(cum, axis=1).max(axis=1), y, _check_threshold(threshold))
+    return _exit(cum, _softmax(cum, axis=1).max(axis=1), y, check_threshold(threshold))
 
 
 def should_exit(logits: Any, steps: int, threshold: float) -> np.ndarray:
@@ -169,7 +177,7 @@ def should_exit(logits: Any, steps: int, threshold: float) -> np.ndarray:
     a = _logits(logits)
     t = _check_t(steps, a.shape[-1])
     conf = running_probabilities(a)[:, :, t - 1].max(axis=1)
-    return (conf > _check_threshold(threshold)) | (t == a.shape[-1])
+    return (conf > check_threshold(threshold)) | (t == a.shape[-1])
 
 
 def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurve:
@@ -179,7 +187,7 @@ def early_exit_curve(logits: Any, labels: Any, thresholds: Any) -> EarlyExitCurv
     ths = np.atleast_1d(_np(thresholds)).astype(np.float64)
     cum = cumulative_logits(a)
     conf = _softmax(cum, axis=1).max(axis=1)  # = running_probabilities(a), cum computed once
-    res = [_exit(cum, conf, y, _check_threshold(th)) for th in ths]
+    res = [_exit(cum, conf, y, check_threshold(th)) for th in ths]
     return EarlyExitCurve(
         ths, np.array([r.mean_steps for r in res]), np.array([r.accuracy for r in res])
     )

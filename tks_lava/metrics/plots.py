@@ -23,6 +23,21 @@ def _figure(ax=None, size=(6.4, 4.0)):  # noqa: ANN001, ANN202 - matplotlib obje
     return ax.figure, ax
 
 
+#: the two curves of :func:`per_step_accuracy`: (metric, line style, legend text)
+STEP_CURVES = (
+    (metrics.per_step_accuracy, "o-", "step t alone"),
+    (metrics.cumulative_accuracy, "s--", "mean of steps 1..t"),
+)
+
+
+def _label_thresholds(ax, thresholds, x, y, i: int) -> None:  # noqa: ANN001 - matplotlib axes
+    """Write each threshold beside its point (x, accuracy y in [0, 1]) of curve ``i``."""
+    for th, xi, yi in zip(thresholds, x, y, strict=True):
+        offset = (4, -10 if i else 4)  # the second curve's labels below its points
+        text = {"textcoords": "offset points", "xytext": offset, "fontsize": 6, "color": f"C{i}"}
+        ax.annotate(f"{th:g}", (xi, 100 * yi), **text)
+
+
 def per_step_accuracy(results: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, ax=None):  # noqa: ANN001, ANN201
     """Accuracy of each step alone (solid) and of the running mean (dashed), per model.
 
@@ -32,12 +47,12 @@ def per_step_accuracy(results: Mapping[str, tuple[np.ndarray, np.ndarray]], titl
     for i, (name, (logits, labels)) in enumerate(results.items()):
         color = f"C{i}"
         steps = np.arange(1, logits.shape[-1] + 1)
-        ax.plot(steps, 100 * metrics.per_step_accuracy(logits, labels), "o-", color=color,
-                label=f"{name}: step t alone")  # fmt: skip
-        ax.plot(steps, 100 * metrics.cumulative_accuracy(logits, labels), "s--", color=color,
-                label=f"{name}: mean of steps 1..t")  # fmt: skip
-    ax.set(title=title, xlabel="t: first t frames of T (prefix protocol)",
-           ylabel="test accuracy (%)")  # fmt: skip
+        for accuracy, style, what in STEP_CURVES:
+            y = 100 * accuracy(logits, labels)
+            ax.plot(steps, y, style, color=color, label=f"{name}: {what}")
+    ax.set(
+        title=title, xlabel="t: first t frames of T (prefix protocol)", ylabel="test accuracy (%)"
+    )
     ax.set_xticks(steps)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -46,7 +61,7 @@ def per_step_accuracy(results: Mapping[str, tuple[np.ndarray, np.ndarray]], titl
 
 def early_exit_curve(
     results: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    thresholds: Sequence[float] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0),
+    thresholds: Sequence[float] = metrics.EXIT_THRESHOLDS,
     title: str = "Confidence early exit",
     ax=None,  # noqa: ANN001
 ):  # noqa: ANN201
@@ -55,11 +70,12 @@ def early_exit_curve(
     for i, (name, (logits, labels)) in enumerate(results.items()):
         curve = metrics.early_exit_curve(logits, labels, thresholds)
         ax.plot(curve.mean_steps, 100 * curve.accuracy, "o-", color=f"C{i}", label=name)
-        for th, x, y in zip(curve.thresholds, curve.mean_steps, curve.accuracy, strict=True):
-            ax.annotate(f"{th:g}", (x, 100 * y), textcoords="offset points",
-                        xytext=(4, -10 if i else 4), fontsize=6, color=f"C{i}")  # fmt: skip
-    ax.set(title=title, xlabel="mean frames used per sample (prefix, confidence exit)",
-           ylabel="test accuracy (%)")  # fmt: skip
+        _label_thresholds(ax, curve.thresholds, curve.mean_steps, curve.accuracy, i)
+    ax.set(
+        title=title,
+        xlabel="mean frames used per sample (prefix, confidence exit)",
+        ylabel="test accuracy (%)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(title="labels: confidence threshold", fontsize=8)
     return fig
@@ -81,18 +97,28 @@ def lava_exit_steps(
     window = first.window
     for i, (name, (run, post)) in enumerate(runs.items()):
         pairs, counts = np.unique(np.stack([post, run.lava_steps], 1), axis=0, return_counts=True)
-        ax.scatter(pairs[:, 0] + 0.12 * (i - 0.5), pairs[:, 1], s=6 + 1.5 * counts, alpha=0.7,
-                   color=f"C{i}", label=f"{name}: {run.steps:,} steps vs {run.window_steps:,} "
-                   f"(exit > {run.threshold:g})")  # fmt: skip
+        ax.scatter(
+            pairs[:, 0] + 0.12 * (i - 0.5),
+            pairs[:, 1],
+            s=6 + 1.5 * counts,
+            alpha=0.7,
+            color=f"C{i}",
+            label=f"{name}: {run.steps:,} steps vs {run.window_steps:,} (exit > {run.threshold:g})",
+        )
     t = np.arange(1, first.timesteps + 1)
     ax.plot(t, t + first.latency + 1, ":", color="gray", label="exit step + latency + 1")
     ax.axhline(window, ls="--", color="gray", label=f"fixed window ({window} steps)")
     n = len(post0)
-    ax.set(title=f"{title} (n={n})", xlabel="post-hoc exit step (frames seen)",
-           ylabel="Lava steps the sample occupied", ylim=(0, window + 2))  # fmt: skip
+    ax.set(
+        title=f"{title} (n={n})",
+        xlabel="post-hoc exit step (frames seen)",
+        ylabel="Lava steps the sample occupied",
+        ylim=(0, window + 2),
+    )
     ax.grid(alpha=0.3)
-    legend = ax.legend(fontsize=7, loc="lower right", title="marker area: samples",
-                       title_fontsize=7)  # fmt: skip
+    legend = ax.legend(
+        fontsize=7, loc="lower right", title="marker area: samples", title_fontsize=7
+    )
     for handle in legend.legend_handles:
         if hasattr(handle, "set_sizes"):
             handle.set_sizes([25])
@@ -112,13 +138,17 @@ def parity(
     steps = np.arange(1, lava_logits.shape[-1] + 1)
     names = list(class_names) if class_names is not None else list(range(lava_logits.shape[1]))
     for c in range(lava_logits.shape[1]):
-        ax.plot(steps, torch_logits[sample, c], "-", color=f"C{c % 10}", alpha=0.6,
-                label=f"class {names[c]}")  # fmt: skip
-        ax.plot(steps, lava_logits[sample, c], "x", color=f"C{c % 10}",
-                label="Lava (x)" if c == 0 else None)  # fmt: skip
+        color, lava_label = f"C{c % 10}", "Lava (x)" if c == 0 else None
+        ax.plot(
+            steps, torch_logits[sample, c], "-", color=color, alpha=0.6, label=f"class {names[c]}"
+        )
+        ax.plot(steps, lava_logits[sample, c], "x", color=color, label=lava_label)
     diff = float(np.abs(lava_logits[sample] - torch_logits[sample]).max())
-    ax.set(title=f"Sample {sample}: per-step logits, max |diff| = {diff:.3g}",
-           xlabel="timestep t", ylabel="logit (readout voltage / 4096)")  # fmt: skip
+    ax.set(
+        title=f"Sample {sample}: per-step logits, max |diff| = {diff:.3g}",
+        xlabel="timestep t",
+        ylabel="logit (readout voltage / 4096)",
+    )
     ax.set_xticks(steps)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, title="PyTorch (lines), Lava (x)")
@@ -147,8 +177,12 @@ def per_class_accuracy(
         ax.bar(x + i * width, 100 * acc, width, yerr=err, capsize=2, label=name, color=f"C{i}")
     ax.set_xticks(x + width * (len(results) - 1) / 2, class_names)
     n = f"n = {int(counts.min())}-{int(counts.max())} per class" if counts is not None else ""
-    ax.set(title=f"Per-class accuracy of step {t} alone ({n}, 95% Wilson CI)", xlabel="class",
-           ylabel="test accuracy (%)", ylim=(0, 105))  # fmt: skip
+    ax.set(
+        title=f"Per-class accuracy of step {t} alone ({n}, 95% Wilson CI)",
+        xlabel="class",
+        ylabel="test accuracy (%)",
+        ylim=(0, 105),
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -170,18 +204,29 @@ def study_accuracy(study: Mapping, names: Sequence[str] | None = None):  # noqa:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for i, name in enumerate(names):
         s = study["arms"][name]["summary"]
-        for key, style, label in (("prefix_cumulative", "-", "mean of frames 1..t"),
-                                  ("prefix_per_step", ":", "step t alone")):  # fmt: skip
+        for key, style, label in (
+            ("prefix_cumulative", "-", "mean of frames 1..t"),
+            ("prefix_per_step", ":", "step t alone"),
+        ):
             m, sd = 100 * np.array(s[key]["mean"]), 100 * np.array(s[key]["sd"])
             t = np.arange(1, len(m) + 1)
             ax1.plot(t, m, style, color=f"C{i}", marker="o", ms=3, label=f"{name}: {label}")
             ax1.fill_between(t, m - sd, m + sd, color=f"C{i}", alpha=0.15)
         ks = [int(k) for k in s["rebinned"]]
-        ax2.errorbar(ks, [100 * s["rebinned"][str(k)]["mean"] for k in ks],
-                     yerr=[100 * s["rebinned"][str(k)]["sd"] for k in ks], fmt="o-",
-                     color=f"C{i}", capsize=3, label=name)  # fmt: skip
-    ax1.set(title="prefix: the first t of 10 frames", xlabel="t (frames seen)",
-            ylabel="test accuracy (%)")  # fmt: skip
+        ax2.errorbar(
+            ks,
+            [100 * s["rebinned"][str(k)]["mean"] for k in ks],
+            yerr=[100 * s["rebinned"][str(k)]["sd"] for k in ks],
+            fmt="o-",
+            color=f"C{i}",
+            capsize=3,
+            label=name,
+        )
+    ax1.set(
+        title="prefix: the first t of 10 frames",
+        xlabel="t (frames seen)",
+        ylabel="test accuracy (%)",
+    )
     ax2.set(title="re-binned: the whole recording in T' frames", xlabel="T' (frames)")
     fig.suptitle(f"ndigits test split ({_sub(study)})", fontsize=10)
     ax1.legend(fontsize=7)
@@ -201,14 +246,22 @@ def study_early_exit(study: Mapping, names: Sequence[str] | None = None):  # noq
             np.array(s["early_exit_mean_steps"]["mean"]),
             np.array(s["early_exit_accuracy"]["mean"]),
         )
-        ax.errorbar(x, 100 * y, xerr=s["early_exit_mean_steps"]["sd"],
-                    yerr=100 * np.array(s["early_exit_accuracy"]["sd"]), fmt="o-", color=f"C{i}",
-                    capsize=2, label=name)  # fmt: skip
-        for th, xi, yi in zip(arm["runs"][0]["early_exit"]["thresholds"], x, y, strict=True):
-            ax.annotate(f"{th:g}", (xi, 100 * yi), textcoords="offset points",
-                        xytext=(4, -10 if i else 4), fontsize=6, color=f"C{i}")  # fmt: skip
-    ax.set(title=f"confidence early exit, labels: threshold ({_sub(study)})",
-           xlabel="mean frames used (prefix)", ylabel="test accuracy (%)")  # fmt: skip
+        ax.errorbar(
+            x,
+            100 * y,
+            xerr=s["early_exit_mean_steps"]["sd"],
+            yerr=100 * np.array(s["early_exit_accuracy"]["sd"]),
+            fmt="o-",
+            color=f"C{i}",
+            capsize=2,
+            label=name,
+        )
+        _label_thresholds(ax, arm["runs"][0]["early_exit"]["thresholds"], x, y, i)
+    ax.set(
+        title=f"confidence early exit, labels: threshold ({_sub(study)})",
+        xlabel="mean frames used (prefix)",
+        ylabel="test accuracy (%)",
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
