@@ -41,6 +41,9 @@ from tks_lava.deploy.window import (
 #: state Vars of the Lava processes NetX builds: everything a step changes and a reset clears
 STATE_VARS = {"Conv": ("a_buf",), "Dense": ("a_buff",), "LIF": ("u", "v"), "LIFReset": ("u", "v")}
 
+#: the controller's Vars read after the run
+CONTROLLER_RESULTS = ("logits", "exit_steps", "steps", "synops")
+
 
 @dataclass
 class LavaExitRun:
@@ -195,29 +198,52 @@ def run_lava_exit(
     ``count_synops`` taps every neuron layer's spikes to count the SynOps executed (simulator
     only; on Loihi 2 the chip's own counters are the place for it).
     """
-    from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
-    from tks_lava.deploy.adapters.exit import ExitController, controller_model
-
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    threshold = metrics.check_threshold(threshold)
     x = check_run_args(frames, backend, jobs)
     if backend == "loihi2":
         count_synops = False  # spike taps would need a chip-to-host adapter per layer
     if jobs > 1 and len(x) > 1:
+        options = dict(
+            threshold=threshold, backend=backend, models=models, count_synops=count_synops
+        )
         return run_lava_parallel(
-            net_path, x, jobs=jobs, runner=run_lava_exit, progress=progress, threshold=threshold,
-            backend=backend, models=models, count_synops=count_synops,
-        )  # fmt: skip
-    spikes = lava_layout(x)
-    n = len(spikes)
+            net_path, x, jobs=jobs, runner=run_lava_exit, progress=progress, **options
+        )
+    net, controller, run_cfg = build_exit_run(net_path, x, threshold, backend, models, count_synops)
+    with LavaSession(net, run_cfg) as session:
+        t1 = time.perf_counter()
+        run_until_last_exit(session, controller, progress)
+        run_s = time.perf_counter() - t1
+        got = {name: np.asarray(getattr(controller, name).get()) for name in CONTROLLER_RESULTS}
+    if int(got["steps"].sum()) != session.steps_run:
+        raise RuntimeError(
+            f"the exit controller accounted {int(got['steps'].sum())} steps, Lava ran "
+            f"{session.steps_run}"
+        )
+    return exit_run_result(got, controller, count_synops, session.compile_s, run_s)
+
+
+def build_exit_run(
+    net_path: str | Path,
+    x: torch.Tensor,
+    threshold: float,
+    backend: str,
+    models: str,
+    count_synops: bool,
+) -> tuple[Any, Any, Any]:
+    """(network, :class:`~.adapters.exit.ExitController`, run config) for ``x`` (N, C, H, W, T):
+    the NetX network without its periodic reset, the controller wired to its input, readout,
+    state Vars and (``count_synops``) spike taps."""
+    from tks_lava.deploy.adapters.exit import ExitController, controller_model
+
     latency = netx_latency(net_path)
     net = build_network(net_path, tuple(x.shape[1:4]), latency)
     input_fanout, taps = synapse_taps(net) if count_synops else (None, [])
     controller = ExitController(
-        frames=spikes,
+        frames=lava_layout(x),
         readout=net.out_layer.neuron.v,
         states=network_states(net),
-        threshold=float(threshold),
+        threshold=threshold,
         latency=latency,
         taps=taps,
         input_fanout=input_fanout,
@@ -226,44 +252,46 @@ def run_lava_exit(
     if backend == "loihi2":
         from tks_lava import loihi2
 
-        run_cfg = loihi2.exit_io(net, controller, model_map)
-    else:
-        from tks_lava.deploy.process_models import run_config
+        return net, controller, loihi2.exit_io(net, controller, model_map)
+    from tks_lava.deploy.process_models import run_config
 
-        controller.s_out.connect(net.inp)
-        run_cfg = run_config(models, exception_proc_model_map=model_map)
+    controller.s_out.connect(net.inp)
+    return net, controller, run_config(models, exception_proc_model_map=model_map)
 
-    with LavaSession(net, run_cfg) as session:
-        t1 = time.perf_counter()
-        done = into_current = 0
-        with tqdm(total=n, desc=f"Lava exit>{threshold:g}", unit="sample",
-                  disable=not progress) as bar:  # fmt: skip
-            while done < n:
-                # every sample needs >= latency + 2 steps, and an unfinished one >= 1 more:
-                # never run past the last exit
-                least = latency + 2
-                session.run((n - done - 1) * least + max(1, least - into_current))
-                now, into_current = (int(v) for v in controller.progress.get())
-                bar.update(now - done)
-                done = now
-        run_s = time.perf_counter() - t1
-        got = {k: np.asarray(getattr(controller, k).get()) for k in
-               ("logits", "exit_steps", "steps", "synops")}  # fmt: skip
-    if int(got["steps"].sum()) != session.steps_run:
-        raise RuntimeError(
-            f"the exit controller accounted {int(got['steps'].sum())} steps, Lava ran "
-            f"{session.steps_run}"
-        )
+
+def run_until_last_exit(session: LavaSession, controller: Any, progress: bool) -> None:
+    """Step ``session`` until the controller has finished every sample, never past the last
+    exit: every sample needs >= latency + 2 steps, and an unfinished one >= 1 more."""
+    n = controller.frames.shape[0]
+    least = controller.proc_params["latency"] + 2
+    threshold = controller.proc_params["threshold"]
+    done = into_current = 0
+    bar = tqdm(total=n, desc=f"Lava exit>{threshold:g}", unit="sample", disable=not progress)
+    with bar:
+        while done < n:
+            session.run((n - done - 1) * least + max(1, least - into_current))
+            now, into_current = (int(v) for v in controller.progress.get())
+            bar.update(now - done)
+            done = now
+
+
+def exit_run_result(
+    got: dict[str, np.ndarray], controller: Any, count_synops: bool, compile_s: float, run_s: float
+) -> LavaExitRun:
+    """The :class:`LavaExitRun` of the controller's Vars ``got`` (fixed point -> float logits;
+    the input's SynOps column dropped where the first layer has no synapse to count)."""
+    from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
+
     synops = got["synops"]
-    if input_fanout is None:
+    if controller.proc_params["fanouts"][0] is None:
         synops = synops[:, 1:]
     return LavaExitRun(
         logits=(got["logits"] / VOLTAGE_SCALE).astype(np.float64),
         exit_steps=got["exit_steps"].astype(np.int64),
         lava_steps=got["steps"].astype(np.int64),
         synops=synops if count_synops else None,
-        threshold=float(threshold),
-        latency=latency,
-        compile_s=session.compile_s,
+        threshold=controller.proc_params["threshold"],
+        latency=controller.proc_params["latency"],
+        compile_s=compile_s,
         run_s=run_s,
     )

@@ -35,7 +35,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from tks_lava.deploy.adapters.cpu import VOLTAGE_SCALE
-from tks_lava.metrics import should_exit
+from tks_lava.metrics import check_threshold, should_exit
 
 
 class ExitController(AbstractProcess):
@@ -70,12 +70,11 @@ class ExitController(AbstractProcess):
         frames = np.asarray(frames)
         if frames.ndim != 5 or len(frames) == 0:
             raise ValueError(f"frames must be non-empty (N, X, Y, C, T), got {frames.shape}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        threshold = check_threshold(threshold)
         n, t = len(frames), frames.shape[-1]
         classes = readout.shape[0]
         super().__init__(
-            threshold=float(threshold),
+            threshold=threshold,
             latency=int(latency),
             reset_values=[np.broadcast_to(v.init, v.shape).astype(np.int32) for v in states],
             fanouts=[input_fanout] + [f for _, f in taps],
