@@ -250,7 +250,7 @@ def build_exit_run(
     )
     model_map = {controller: controller_model(controller)}  # Lava looks instances up first
     if backend == "loihi2":
-        from tks_lava import loihi2
+        from tks_lava.deploy import loihi2
 
         return net, controller, loihi2.exit_io(net, controller, model_map)
     from tks_lava.deploy.process_models import run_config

@@ -140,7 +140,7 @@ def check_run_args(frames: torch.Tensor | np.ndarray, backend: str, jobs: int) -
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if backend == "loihi2":
-        from tks_lava import loihi2
+        from tks_lava.deploy import loihi2
 
         loihi2.require()
     x = torch.as_tensor(frames)
@@ -189,40 +189,21 @@ def run_lava(
     once per runtime.
     """
     x = check_run_args(frames, backend, jobs)
-    if jobs > 1 and len(x) > 1:
-        return run_lava_parallel(  # each worker runs its block in one go (chunk: all of it)
-            net_path, x, jobs=jobs, backend=backend, models=models, chunk=len(x),
-            progress=progress,
-        )  # fmt: skip
+    if jobs > 1 and len(x) > 1:  # each worker runs its block in one go (chunk: all of it)
+        options = dict(backend=backend, models=models, chunk=len(x))
+        return run_lava_parallel(net_path, x, jobs=jobs, progress=progress, **options)
     n, t = len(x), x.shape[-1]
     latency = netx_latency(net_path)
     window = sample_window(t, latency)
-    net = build_network(net_path, tuple(x.shape[1:4]), latency, reset_interval=window,
-                        reset_offset=1)  # fmt: skip
-    steps = n * window
-    if backend == "loihi2":
-        from tks_lava import loihi2
-
-        source, readout, run_cfg = loihi2.build_io(net, frames_to_raster(x, window), steps)
-    else:
-        from tks_lava.deploy.adapters import LogitReadout, SpikeFrameSource
-        from tks_lava.deploy.process_models import run_config
-
-        source = SpikeFrameSource(frames_to_raster(x, window))
-        record = np.zeros(steps, bool)
-        record[logit_columns(n, t, latency, window).ravel()] = True
-        readout = LogitReadout(net.out_layer.neuron.v, steps, record)
-        run_cfg = run_config(models)
-    source.s_out.connect(net.inp)
-
+    net = build_network(
+        net_path, tuple(x.shape[1:4]), latency, reset_interval=window, reset_offset=1
+    )
+    readout, run_cfg = window_io(net, x, latency, window, backend, models)
     with LavaSession(net, run_cfg) as session:
         t1 = time.perf_counter()
         with tqdm(total=n, desc=f"Lava {backend}", unit="sample", disable=not progress) as bar:
-            done = 0
-            while done < n:
-                k = min(chunk, n - done)
+            for k in chunk_sizes(n, chunk):
                 session.run(k * window)
-                done += k
                 bar.update(k)
         run_s = time.perf_counter() - t1
         recorded = np.asarray(readout.data.get())
@@ -230,10 +211,40 @@ def run_lava(
         logits=gather_logits(recorded, n, t, latency, window),
         backend=backend,
         window=window,
-        steps=steps,
+        steps=n * window,
         compile_s=session.compile_s,
         run_s=run_s,
     )
+
+
+def chunk_sizes(n: int, chunk: int) -> list[int]:
+    """Samples per ``run()`` call: ``chunk`` at a time, the rest last (they sum to ``n``)."""
+    return [min(chunk, n - done) for done in range(0, n, chunk)]
+
+
+def window_io(
+    net: Any, x: torch.Tensor, latency: int, window: int, backend: str, models: str
+) -> tuple[Any, Any]:
+    """(readout, run config) of the fixed-window run of ``x`` (N, C, H, W, T): the raster
+    played into ``net``'s input and the readout voltage recorded on the steps holding a logit,
+    by the project's CPU adapters or, on Loihi 2, by :func:`tks_lava.deploy.loihi2.build_io`."""
+    n, t = len(x), x.shape[-1]
+    raster, steps = frames_to_raster(x, window), n * window
+    if backend == "loihi2":
+        from tks_lava.deploy import loihi2
+
+        source, readout, run_cfg = loihi2.build_io(net, raster, steps)
+    else:
+        from tks_lava.deploy.adapters import LogitReadout, SpikeFrameSource
+        from tks_lava.deploy.process_models import run_config
+
+        source = SpikeFrameSource(raster)
+        record = np.zeros(steps, bool)
+        record[logit_columns(n, t, latency, window).ravel()] = True
+        readout = LogitReadout(net.out_layer.neuron.v, steps, record)
+        run_cfg = run_config(models)
+    source.s_out.connect(net.inp)
+    return readout, run_cfg
 
 
 #: fewest samples worth a worker of their own (a worker spends seconds importing torch and Lava)
@@ -309,8 +320,12 @@ def run_lava_parallel(
             pool.submit(_job, runner, str(net_path), x[a:b], kw): i
             for i, (a, b) in enumerate(blocks)
         }
-        with tqdm(total=n, desc=f"Lava {kw.get('backend', 'sim')} x{jobs}", unit="sample",
-                  disable=not progress) as bar:  # fmt: skip
+        with tqdm(
+            total=n,
+            desc=f"Lava {kw.get('backend', 'sim')} x{jobs}",
+            unit="sample",
+            disable=not progress,
+        ) as bar:
             for fut in as_completed(futures):
                 i = futures[fut]
                 results[i] = fut.result()
