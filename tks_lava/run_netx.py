@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,59 +27,72 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run NetX models in Lava and report per-step (early-exit) accuracy.",
     )
     p.add_argument(
-        "--model", action="append", default=None,
+        "--model",
+        action="append",
+        default=None,
         help="model card (.json), .net with its card beside it, or a name in netx_models/ "
         "(default: ndigits_tks); give twice to compare",
-    )  # fmt: skip
+    )
     p.add_argument("--compare", action="store_true", help="compare the shipped TKS and baseline")
     p.add_argument("--dataset", help="dataset name (default: the model card's)")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--data-root", help="folder with the real dataset")
     p.add_argument("--cache-dir", help="frame cache folder (default ~/.cache/tks_lava)")
     p.add_argument(
-        "--t", type=int,
+        "--t",
+        type=int,
         help="prefix protocol: run the first t of the T trained frames (early exit at step t)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--rebin", type=int, metavar="T'",
+        "--rebin",
+        type=int,
+        metavar="T'",
         help="re-binned protocol: frame each whole recording into T' frames and run all of them "
         "(the paper's 'tested with T=1'); excludes --t",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--exit-threshold", type=float,
+        "--exit-threshold",
+        type=float,
         help="confidence early exit on the running mean (max softmax > threshold)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--exit-in-lava", action="store_true",
+        "--exit-in-lava",
+        action="store_true",
         help="also run early exit inside Lava at --exit-threshold: each sample stops when "
         "confident and the next starts at once; reports executed steps, wall time and SynOps "
         "against the fixed-window run",
-    )  # fmt: skip
+    )
     p.add_argument("--limit", type=int, help="evaluate the first N samples only")
     p.add_argument("--backend", default="sim", choices=("sim", "loihi2"))
     p.add_argument(
-        "--lava-models", default="fast", choices=("fast", "reference"),
+        "--lava-models",
+        default="fast",
+        choices=("fast", "reference"),
         help="simulator process models: the project's fast bit-exact ones (default) or Lava's "
         "stock ones, to verify",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--jobs", type=int, metavar="N",
+        "--jobs",
+        type=int,
+        metavar="N",
         help="Lava runtimes side by side (default: one per 2 usable cores, at most one per 64 "
         "samples); logits are identical",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--recording", metavar="PATH",
+        "--recording",
+        metavar="PATH",
         help="classify your own .bin recording (or a folder of them) instead of a dataset split: "
         "per-step class probabilities in Lava, parity, and a plot",
-    )  # fmt: skip
+    )
     p.add_argument("--top-k", type=int, default=3, help="classes listed per step (--recording)")
     p.add_argument(
         "--plot-dir", default=".", help="where --recording saves <name>_probabilities.png"
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--allow-small", action="store_true",
+        "--allow-small",
+        action="store_true",
         help="run a recording that fills less than half of the model's sensor anyway",
-    )  # fmt: skip
+    )
     p.add_argument("--no-parity", action="store_true", help="skip the PyTorch parity check")
     p.add_argument("--out", help="write results as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -140,9 +154,12 @@ def format_report(r: dict[str, Any]) -> str:
             f"    Lava steps {x['lava_steps']} vs {x['window_steps']} in fixed windows "
             f"({100 * x['steps_saved']:.1f}% fewer); wall {x['run_s']:.1f} s vs "
             f"{x['window_run_s']:.1f} s ({x['wall_speedup']:.2f}x)"
-            + (f"; {x['synops_per_sample']:.3g} SynOps per sample until exit"
-               if "synops_per_sample" in x else ""),
-        ]  # fmt: skip
+            + (
+                f"; {x['synops_per_sample']:.3g} SynOps per sample until exit"
+                if "synops_per_sample" in x
+                else ""
+            ),
+        ]
     return "\n".join(lines)
 
 
@@ -159,8 +176,10 @@ def format_recording(r: Any, card: Any, name: str, top_k: int) -> str:
 
         agree = argmax_agreement(r.lava_logits[None], r.torch_logits[None])
         diff = max_abs_diff(r.lava_logits, r.torch_logits)
-        lines.append(f"  parity with PyTorch: argmax agreement {100 * agree:.2f}% of "
-                     f"{r.lava_logits.shape[1]} steps, max |logit diff| {diff:.3g}")  # fmt: skip
+        lines.append(
+            f"  parity with PyTorch: argmax agreement {100 * agree:.2f}% of "
+            f"{r.lava_logits.shape[1]} steps, max |logit diff| {diff:.3g}"
+        )
     return "\n".join(lines)
 
 
@@ -174,9 +193,13 @@ def run_recordings(args: argparse.Namespace, model: str | None) -> None:
     card_path = resolve_card_path(model)
     card = ModelCard.load(card_path)
     results = classify_recordings(
-        args.recording, card_path, models=args.lava_models, parity=not args.no_parity,
-        allow_small=args.allow_small, progress=not args.quiet,
-    )  # fmt: skip
+        args.recording,
+        card_path,
+        models=args.lava_models,
+        parity=not args.no_parity,
+        allow_small=args.allow_small,
+        progress=not args.quiet,
+    )
     for r in results:
         print(format_recording(r, card, card_path.stem, args.top_k))
         png = plot_probabilities(r, Path(args.plot_dir) / f"{r.path.stem}_probabilities.png")
@@ -188,34 +211,46 @@ def run_recordings(args: argparse.Namespace, model: str | None) -> None:
         )
 
 
+def settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The :class:`~tks_lava.deploy.netx_eval.Samples` and
+    :class:`~tks_lava.deploy.netx_eval.LavaSettings` of the command line (checked)."""
+    from tks_lava.deploy.netx_eval import LavaSettings, Samples
+    from tks_lava.metrics import check_threshold
+
+    if args.exit_threshold is not None:
+        check_threshold(args.exit_threshold, "--exit-threshold")
+    if args.exit_in_lava and args.exit_threshold is None:
+        raise ValueError("--exit-in-lava needs --exit-threshold (e.g. 0.9)")
+    samples = Samples(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Samples)})
+    lava = LavaSettings(
+        backend=args.backend,
+        models=args.lava_models,
+        jobs=args.jobs,
+        parity=not args.no_parity,
+        exit_in_lava=args.exit_threshold if args.exit_in_lava else None,
+        progress=not args.quiet,
+    )
+    return samples, lava
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     models = args.model or (list(COMPARE_DEFAULT) if args.compare else [None])
     try:
         if args.recording is not None:
             if args.dataset or args.t or args.rebin or args.compare or len(models) > 1:
-                raise ValueError("--recording runs one model on your files; it excludes "
-                                 "--dataset, --t, --rebin and --compare")  # fmt: skip
+                raise ValueError(
+                    "--recording runs one model on your files; it excludes "
+                    "--dataset, --t, --rebin and --compare"
+                )
             run_recordings(args, models[0])
             return 0
-        if args.exit_threshold is not None and not 0 <= args.exit_threshold <= 1:
-            raise ValueError(f"--exit-threshold must be in [0, 1], got {args.exit_threshold}")
-        if args.exit_in_lava and args.exit_threshold is None:
-            raise ValueError("--exit-in-lava needs --exit-threshold (e.g. 0.9)")
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
         from tks_lava.deploy.netx_eval import evaluate_netx
 
+        samples, lava = settings(args)
         results = []
         for model in models:
-            ev = evaluate_netx(
-                model, t=args.t, rebin=args.rebin, dataset=args.dataset, split=args.split,
-                limit=args.limit,
-                data_root=args.data_root, cache_dir=args.cache_dir, backend=args.backend,
-                models=args.lava_models, jobs=args.jobs, parity=not args.no_parity,
-                exit_in_lava=args.exit_threshold if args.exit_in_lava else None,
-                progress=not args.quiet,
-            )  # fmt: skip
+            ev = evaluate_netx(model, samples, lava)
             results.append(ev.summary(args.exit_threshold))
     except KeyboardInterrupt:
         print("interrupted; every Lava runtime was stopped", file=sys.stderr)

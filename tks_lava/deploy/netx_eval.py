@@ -24,11 +24,14 @@ from tks_lava.model.shipped import SHIPPED_TKS
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LavaSettings",
     "ModelMismatchError",
     "NetxEvaluation",
+    "Samples",
     "check_netx_file",
     "class_interleaved_order",
     "evaluate_netx",
+    "load_checked_card",
     "load_eval_data",
     "resolve_card_path",
 ]
@@ -137,88 +140,129 @@ class NetxEvaluation:
         )
 
 
-def evaluate_netx(
-    model: str | Path | None = None,
-    *,
-    t: int | None = None,
-    rebin: int | None = None,
-    dataset: str | None = None,
-    split: str = "test",
-    limit: int | None = None,
-    data_root: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    backend: str = "sim",
-    models: str = "fast",
-    jobs: int | None = None,
-    parity: bool = True,
-    exit_in_lava: float | None = None,
-    progress: bool = True,
-) -> NetxEvaluation:
-    """Run a published model in Lava on the first ``t`` frames of each sample (default: all),
-    or with ``rebin`` on each whole recording framed into that many frames (re-binned protocol).
+@dataclass(frozen=True)
+class Samples:
+    """Which samples, and under which protocol: the card's dataset (or ``dataset``), ``split``,
+    the first ``limit`` in class round-robin order (:func:`class_interleaved_order`).
 
-    ``models``: ``fast`` or ``reference`` process models (:mod:`tks_lava.deploy.process_models`);
-    ``jobs``: Lava runtimes side by side (default: :func:`tks_lava.deploy.window.default_jobs`).
-    ``exit_in_lava``: also run the samples with early exit inside Lava at this threshold
-    (:func:`tks_lava.deploy.early_exit.run_lava_exit`), to set against the fixed-window run.
+    *Prefix* protocol (default): the first ``t`` of the card's T frames (default: all).
+    *Re-binned* (``rebin``): each whole recording framed into that many frames; excludes ``t``.
     """
-    from tks_lava.deploy.window import default_jobs, run_lava, torch_logits
-    from tks_lava.model.export import load_torch_model
 
+    t: int | None = None
+    rebin: int | None = None
+    dataset: str | None = None
+    split: str = "test"
+    limit: int | None = None
+    data_root: str | Path | None = None
+    cache_dir: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.rebin is not None and (self.t is not None or self.rebin < 1):
+            raise ValueError(f"--rebin takes a frame count >= 1 and excludes --t, got {self.rebin}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {self.limit}")
+
+    @property
+    def protocol(self) -> str:
+        return "prefix" if self.rebin is None else "rebinned"
+
+    def load(self, card: ModelCard, progress: bool = True) -> tuple[Any, np.ndarray]:
+        """Frames (N, C, H, W, t) and labels of these samples for the model of ``card``."""
+        window = card.timesteps if self.rebin is None else int(self.rebin)
+        t = window if self.t is None else int(self.t)
+        if not 1 <= t <= window:
+            raise ValueError(f"--t must be between 1 and the model's {window} timesteps, got {t}")
+        frames, labels = load_eval_data(
+            card,
+            dataset=self.dataset,
+            split=self.split,
+            limit=self.limit,
+            rebin=self.rebin,
+            data_root=self.data_root,
+            cache_dir=self.cache_dir,
+            progress=progress,
+        )
+        return frames[..., :t], labels
+
+
+@dataclass(frozen=True)
+class LavaSettings:
+    """How the samples go through Lava: ``backend`` (``sim`` or ``loihi2``), the simulator's
+    process ``models`` (``fast`` or ``reference``, :mod:`tks_lava.deploy.process_models`),
+    ``jobs`` runtimes side by side (default: :func:`tks_lava.deploy.window.default_jobs`), the
+    PyTorch ``parity`` run, and ``exit_in_lava``: a threshold at which the samples are also run
+    with early exit inside Lava (:func:`tks_lava.deploy.early_exit.run_lava_exit`)."""
+
+    backend: str = "sim"
+    models: str = "fast"
+    jobs: int | None = None
+    parity: bool = True
+    exit_in_lava: float | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.exit_in_lava is not None:
+            metrics.check_threshold(self.exit_in_lava)
+
+
+def load_checked_card(model: str | Path | None) -> tuple[Path, ModelCard, dict[str, Path]]:
+    """(card path, card, its files) of ``model`` (see :func:`resolve_card_path`), after checking
+    that the ``.net`` is a NetX file and the one the card pins by sha256."""
     card_path = resolve_card_path(model)
     card = ModelCard.load(card_path)
     files = card.files(card_path)
     check_netx_file(files["net"])
     card.verify(files["net"])
-    if rebin is not None and (t is not None or rebin < 1):
-        raise ValueError(f"--rebin takes a frame count >= 1 and excludes --t, got {rebin}")
-    window = card.timesteps if rebin is None else int(rebin)
-    t = window if t is None else int(t)
-    if not 1 <= t <= window:
-        raise ValueError(f"--t must be between 1 and the model's {window} timesteps, got {t}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {limit}")
+    return card_path, card, files
 
+
+def evaluate_netx(
+    model: str | Path | None = None,
+    samples: Samples = Samples(),
+    lava: LavaSettings = LavaSettings(),
+) -> NetxEvaluation:
+    """Run a published model in Lava on ``samples`` (default: the card's whole test split,
+    all T frames) as ``lava`` says (default: the simulator with the fast models, with the
+    PyTorch parity run)."""
+    from tks_lava.deploy.window import default_jobs, run_lava, torch_logits
+    from tks_lava.model.export import load_torch_model
+
+    card_path, card, files = load_checked_card(model)
     t0 = time.perf_counter()
-    frames, labels = load_eval_data(
-        card, dataset=dataset, split=split, limit=limit, rebin=rebin, data_root=data_root,
-        cache_dir=cache_dir, progress=progress,
-    )  # fmt: skip
-    frames = frames[..., :t]
-    jobs = default_jobs(len(frames)) if jobs is None else jobs
-    lava = run_lava(
-        files["net"], frames, backend=backend, models=models, jobs=jobs, progress=progress
-    )
+    frames, labels = samples.load(card, progress=lava.progress)
+    jobs = default_jobs(len(frames)) if lava.jobs is None else lava.jobs
+    options = dict(backend=lava.backend, models=lava.models, jobs=jobs, progress=lava.progress)
+    run = run_lava(files["net"], frames, **options)
     exit_run = None
-    if exit_in_lava is not None:
+    if lava.exit_in_lava is not None:
         from tks_lava.deploy.early_exit import run_lava_exit
 
-        exit_run = run_lava_exit(
-            files["net"], frames, exit_in_lava, backend=backend, models=models, jobs=jobs,
-            progress=progress,
-        )  # fmt: skip
+        exit_run = run_lava_exit(files["net"], frames, lava.exit_in_lava, **options)
     torch_out = None
-    if parity:
+    if lava.parity:
         torch_out = torch_logits(load_torch_model(files["weights"]), frames)
     timings = {
         "wall_s": time.perf_counter() - t0,
-        "lava_compile_s": lava.compile_s,
-        "lava_run_s": lava.run_s,
-        "steps_per_s": lava.steps_per_s,
-        "samples_per_s": lava.samples_per_s,
-        "lava_steps": lava.steps,
-        "window": lava.window,
-        "lava_models": models,
+        "lava_compile_s": run.compile_s,
+        "lava_run_s": run.run_s,
+        "steps_per_s": run.steps_per_s,
+        "samples_per_s": run.samples_per_s,
+        "lava_steps": run.steps,
+        "window": run.window,
+        "lava_models": lava.models,
         "jobs": jobs,
     }
     return NetxEvaluation(
         name=card_path.stem,
         card=card,
         labels=labels,
-        lava_logits=lava.logits,
+        lava_logits=run.logits,
         torch_logits=torch_out,
-        backend=backend,
+        backend=lava.backend,
         timings=timings,
-        protocol="prefix" if rebin is None else "rebinned",
+        protocol=samples.protocol,
         exit_run=exit_run,
     )

@@ -138,11 +138,12 @@ class EarlyExitCurve(NamedTuple):
     accuracy: np.ndarray
 
 
-def check_threshold(threshold: float) -> float:
-    """``threshold`` as a float, or a ValueError unless it lies in [0, 1] (the one check of an
-    early-exit threshold: the post-hoc rule, the Lava controller and the CLIs)."""
+def check_threshold(threshold: float, name: str = "threshold") -> float:
+    """``threshold`` as a float, or a ValueError naming it (``name``: the option a user set)
+    unless it lies in [0, 1]; the one check of an early-exit threshold (the post-hoc rule, the
+    Lava controller and run_netx)."""
     if not 0.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        raise ValueError(f"{name} must lie in [0, 1], got {threshold}")
     return float(threshold)
 
 
