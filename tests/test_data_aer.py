@@ -154,7 +154,7 @@ def test_writer_rejects_unsorted_time(tmp_path):
 def test_import_is_light():
     code = (
         "import sys, tks_lava.data; print(sorted(m for m in ('torch', 'tonic', 'lava', "
-        "'h5py', 'sklearn') if m in sys.modules))"
+        "'h5py', 'sklearn', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -18,18 +18,14 @@ from tks_lava.data import (
     EventFormatError,
     FrameConfig,
     FrameDataset,
-    NDigitsParams,
     aer,
     balanced_indices,
     default_cache_dir,
-    generate_ndigits,
     get_spec,
     write_events,
 )
 from tks_lava.data.cli import main as cli_main
 from tks_lava.data.spec import DatasetLayoutError, per_class_head_split
-
-TINY = NDigitsParams(classes=(0, 1, 2), images_per_class=10, variants_per_image=1)
 
 
 @pytest.fixture(autouse=True)
@@ -53,13 +49,6 @@ def fake_caltech(base: Path, counts: dict[str, int], seed: int = 0) -> Path:
         for i in range(n):
             write_events(base / cls / f"image_{i + 1:04d}.bin", random_events(rng, 50))
     return base
-
-
-@pytest.fixture(scope="module")
-def tiny_ndigits(tmp_path_factory) -> Path:
-    return generate_ndigits(
-        tmp_path_factory.mktemp("nd") / "ndigits", TINY, workers=1, progress=False
-    )
 
 
 # ----------------------------------------------------------------------------- registry
@@ -300,70 +289,6 @@ def test_lazy_reading_matches_in_memory(tmp_path):
         torch.testing.assert_close(mem[i][0], lazy[i][0])
 
 
-# ----------------------------------------------------------------------------- ndigits
-def test_ndigits_generator_is_deterministic(tmp_path):
-    p = NDigitsParams(classes=(3,), images_per_class=2, variants_per_image=2)
-    a = generate_ndigits(tmp_path / "a", p, workers=1, progress=False)
-    b = generate_ndigits(tmp_path / "b", p, workers=2, progress=False)
-    files = sorted(f.relative_to(a).as_posix() for f in a.rglob("*.bin"))
-    assert files == ["3/image_0001.bin", "3/image_0002.bin", "3/image_0003.bin", "3/image_0004.bin"]
-    for rel in files:
-        assert (a / rel).read_bytes() == (b / rel).read_bytes()
-    other = generate_ndigits(
-        tmp_path / "c", NDigitsParams(**{**p.__dict__, "seed": 1}), workers=1, progress=False
-    )
-    assert (other / files[0]).read_bytes() != (a / files[0]).read_bytes()
-    assert p.digest() != NDigitsParams(**{**p.__dict__, "noise_hz": 0.0}).digest()
-
-
-def test_ndigits_recordings_look_like_nmnist(tiny_ndigits):
-    manifest = json.loads((tiny_ndigits / "ndigits.json").read_text())
-    assert manifest["recordings"] == 30 and manifest["params"]["images_per_class"] == 10
-    ev = aer.read_events(tiny_ndigits / "1" / "image_0001.bin")
-    assert ev["x"].min() >= 0 and ev["x"].max() < 34 and ev["y"].max() < 34
-    assert ev["t"].min() >= 0 and ev["t"].max() < 300_000
-    assert 1000 < len(ev) < 8000 and 0.3 < ev["p"].mean() < 0.7
-    counts = [f["events"] for f in manifest["files"]]
-    assert all(n > 500 for n in counts)
-    # three saccades: events concentrate mid-saccade, few at the turning points (0, 100, 200 ms)
-    per_10ms = np.bincount(ev["t"] // 10_000, minlength=30)
-    assert per_10ms[4:7].sum() > 2 * per_10ms[[0, 9, 10]].sum()
-
-
-def test_ndigits_frame_dataset_and_no_source_leakage(tiny_ndigits, tmp_path):
-    kw = {"root": tiny_ndigits, "cache_dir": tmp_path / "cache", "progress": False}
-    train = FrameDataset("ndigits", "train", **kw)
-    test = FrameDataset("ndigits", "test", **kw)
-    assert train.classes == ["0", "1", "2"] and train.num_classes == 3
-    assert (len(train), len(test)) == (27, 3)
-    assert train.input_shape == (2, 34, 34) and train.timesteps == 10
-    assert [f.name for f in test.files] == ["image_0010.bin"] * 3
-    assert test.labels.tolist() == [0, 1, 2]
-    manifest = json.loads((tiny_ndigits / "ndigits.json").read_text())
-    source = {f["file"]: f["source"] for f in manifest["files"]}
-    rel = lambda ds: {source[p.relative_to(tiny_ndigits).as_posix()] for p in ds.files}  # noqa
-    assert not rel(train) & rel(test)
-    loader = torch.utils.data.DataLoader(
-        train,
-        batch_size=4,
-        sampler=balanced_indices(train.labels, len(train), torch.Generator().manual_seed(0)),
-    )
-    x, y = next(iter(loader))
-    assert x.shape == (4, 2, 34, 34, 10) and x.dtype == torch.float32 and y.shape == (4,)
-    assert float(x.sum()) > 0
-
-
-def test_ndigits_generated_on_first_use(tmp_path):
-    p = NDigitsParams(classes=(7,), images_per_class=10, variants_per_image=1)
-    ds = FrameDataset("ndigits", "test", params=p, cache_dir=tmp_path / "c", progress=False)
-    assert ds.root == (tmp_path / "c" / p.folder_name()).resolve()
-    assert (ds.root / "ndigits.json").is_file() and len(ds) == 1
-    with pytest.raises(ValueError, match="other parameters"):
-        generate_ndigits(
-            ds.root, NDigitsParams(classes=(7,), images_per_class=10, seed=5), progress=False
-        )
-
-
 def test_balanced_indices_weights():
     labels = np.array([0] * 8 + [1] * 2)
 
@@ -422,34 +347,6 @@ def test_cli_prepare_prints_summary_and_plot(tmp_path, capsys):
     assert "50 / 50 / 50" in out  # events per sample min / median / max
 
 
-def test_cli_prepare_tiny_ndigits(tmp_path, capsys):
-    rc = cli_main(
-        [
-            "--dataset",
-            "ndigits",
-            "--prepare",
-            "--cache-dir",
-            str(tmp_path / "c"),
-            "--ndigits",
-            "classes=0,1",
-            "--ndigits",
-            "images_per_class=10",
-            "--ndigits",
-            "variants_per_image=1",
-            "--workers",
-            "1",
-            "--no-progress",
-        ]
-    )
-    out = capsys.readouterr().out
-    assert rc == 0 and (tmp_path / "c" / "ndigits_samples.png").is_file()
-    assert "ndigits: 2 classes (0 1)" in out and "sensor: 34 x 34" in out
-    assert "train        18" in out and "test          2" in out
-    assert len(list((tmp_path / "c" / "frames").glob("ndigits-*.h5"))) == 2
-    assert cli_main(["--ndigits", "nope=1", "--prepare"]) == 2
-    assert "expected NAME=VALUE" in capsys.readouterr().err
-
-
 def test_dvsgesture_layout_reader_and_split(tmp_path):
     base = tmp_path / "DVSGesture"
     rows = np.array([[1, 2, 1, 0.5], [3, 4, 0, 1.25]])  # x, y, p, t in ms
@@ -465,12 +362,6 @@ def test_dvsgesture_layout_reader_and_split(tmp_path):
     assert ev["t"].tolist() == [500, 1250] and ev["p"].tolist() == [1, 0] and dropped == 0
 
 
-def test_ndigits_warns_when_split_cuts_a_source(tmp_path):
-    p = NDigitsParams(classes=(0,), images_per_class=3, variants_per_image=2)
-    with pytest.warns(UserWarning, match="cuts through one source image"):
-        generate_ndigits(tmp_path / "w", p, workers=1, progress=False)
-
-
 def test_recordings_smaller_than_the_sensor_warn(tmp_path):
     """34x34 (N-MNIST-sized) recordings read with the 240x180 N-Caltech101 reader would sit in
     one corner of every frame: the cache build says so, with both sizes and the fix."""
@@ -481,5 +372,10 @@ def test_recordings_smaller_than_the_sensor_warn(tmp_path):
                 tmp_path / "own" / cls / f"image_{i:04d}.bin", random_events(rng, 300, 34, 34)
             )
     with pytest.warns(UserWarning, match=r"span at most 34x34 px of its 240x180 sensor.*nmnist"):
-        FrameDataset("ncaltech101", "train", root=tmp_path / "own", progress=False,
-                     frames=FrameConfig(timesteps=4, size=(16, 16)))  # fmt: skip
+        FrameDataset(
+            "ncaltech101",
+            "train",
+            root=tmp_path / "own",
+            progress=False,
+            frames=FrameConfig(timesteps=4, size=(16, 16)),
+        )

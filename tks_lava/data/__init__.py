@@ -2,8 +2,9 @@
 
 The registry includes the offline ndigits dataset; the cache is HDF5.
 
-Importing this package is cheap (numpy only); torch, tonic, h5py and scikit-learn are imported
-when first needed. ``FrameDataset`` and ``balanced_indices`` are loaded lazily.
+Importing this package is cheap (numpy only); torch, tonic, h5py, scipy and scikit-learn are
+imported when first needed. ``FrameDataset``, ``balanced_indices`` (torch) and
+``generate_ndigits`` (scipy, scikit-learn) are loaded lazily.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Any
 
 from tks_lava.data.aer import EVENT_DTYPE, EventFormatError, read_events, write_events
 from tks_lava.data.frames import FrameConfig, bin_events, events_to_frames
-from tks_lava.data.ndigits import NDigitsParams
-from tks_lava.data.ndigits_generator import generate_ndigits
+from tks_lava.data.ndigits_params import NDigitsParams
 from tks_lava.data.paths import default_cache_dir
 from tks_lava.data.registry import DATASETS, get_spec
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError, DatasetSpec
@@ -41,10 +41,11 @@ __all__ = [
 _LAZY = {
     "FrameDataset": "tks_lava.data.torch_data",
     "balanced_indices": "tks_lava.data.torch_data",
+    "generate_ndigits": "tks_lava.data.ndigits_generator",
 }
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: keep torch out of the import of this package
+def __getattr__(name: str) -> Any:  # PEP 562: keep torch and scipy out of importing this package
     if name in _LAZY:
         import importlib
 

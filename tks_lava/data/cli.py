@@ -9,15 +9,15 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tks_lava.data.aer import EventFormatError
 from tks_lava.data.frames import BINNINGS, CROPS, FrameConfig, parse_frame_size
-from tks_lava.data.ndigits import NDigitsParams
 from tks_lava.data.paths import default_cache_dir
 from tks_lava.data.registry import DATASETS, get_spec
-from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
+from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError, DatasetSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override an NDigitsParams field, e.g. --ndigits noise_hz=1.0 "
+        help="override a generator parameter (NDigitsParams field), e.g. --ndigits noise_hz=1.0 "
         "--ndigits stroke_range=0.4,1.0 (repeatable)",
     )
     p.add_argument("--workers", type=int, default=None, help="ndigits generator processes")
@@ -78,10 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def ndigits_params(args: argparse.Namespace) -> NDigitsParams:
-    """NDigitsParams from --seed and --ndigits NAME=VALUE overrides (typed like the defaults)."""
-    fields = {f.name: f for f in dataclasses.fields(NDigitsParams)}
-    base = NDigitsParams()
+def generator_params(args: argparse.Namespace, spec: type[DatasetSpec]) -> Any:
+    """The generator parameters (``spec.params_type``) from --seed and the --ndigits NAME=VALUE
+    overrides, typed like the defaults; None for a recorded dataset."""
+    if spec.params_type is None:
+        return None
+    make = spec.params_type
+    fields = {f.name: f for f in dataclasses.fields(make)}
+    base = make()
     values: dict = {"seed": args.seed}
     for item in args.ndigits:
         name, sep, text = item.partition("=")
@@ -97,10 +101,10 @@ def ndigits_params(args: argparse.Namespace) -> NDigitsParams:
             values[name] = None if text.lower() == "none" else int(text)
         else:
             values[name] = type(default)(text)
-    return NDigitsParams(**values)
+    return make(**values)
 
 
-def frame_config(args: argparse.Namespace, spec) -> FrameConfig:  # noqa: ANN001
+def frame_config(args: argparse.Namespace, spec: type[DatasetSpec]) -> FrameConfig:
     ref = spec.default_frames(args.timesteps)
     return FrameConfig(
         timesteps=ref.timesteps,
@@ -123,22 +127,19 @@ def prepare(args: argparse.Namespace) -> int:
     spec = get_spec(args.dataset)
     cache_dir = args.cache_dir or default_cache_dir()
     progress = not args.no_progress
-    params = None
+    params = generator_params(args, spec)
     t0 = time.perf_counter()
-    if spec.generated:
-        params = ndigits_params(args)
-        root = spec.prepare(
-            args.data_root,
-            params=params,
-            progress=progress,
-            force=args.force,
-            workers=args.workers,
-            cache_dir=cache_dir,
-        )
-        print(f"data: {root} ({time.perf_counter() - t0:.1f} s, {_mb(root):.1f} MB on disk)")
-    else:
-        root = spec.prepare(args.data_root, download=args.download, progress=progress)
-        print(f"data: {spec.locate(root)}")
+    root = spec.prepare(
+        args.data_root,
+        download=args.download,
+        progress=progress,
+        params=params,
+        force=args.force,
+        workers=args.workers,
+        cache_dir=cache_dir,
+    )
+    base = spec.locate(root)
+    print(f"data: {base} ({time.perf_counter() - t0:.1f} s, {_mb(base):.1f} MB on disk)")
     frames = frame_config(args, spec)
     sets = {}
     for split in ("train", "test"):
@@ -168,7 +169,7 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(spec, sets: dict) -> None:  # noqa: ANN001
+def print_summary(spec: type[DatasetSpec], sets: dict) -> None:
     train = sets["train"]
     w, h, p = spec.sensor_size
     names = " ".join(train.classes) if train.num_classes <= 20 else f"{train.classes[:5]} ..."

@@ -11,21 +11,18 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tks_lava.data import aer, emulator
-from tks_lava.data.ndigits import (
-    GENERATOR_VERSION,
-    MANIFEST,
-    UPSAMPLE,
-    NDigitsParams,
-    read_manifest,
-)
+import tks_lava.data.aer as aer
+import tks_lava.data.emulator as emulator
+from tks_lava.data.ndigits_params import GENERATOR_VERSION, MANIFEST, NDigitsParams, read_manifest
+
+UPSAMPLE = 8  # source images are spline-upsampled 8x once, then sampled bilinearly
 
 
 # --------------------------------------------------------------------------- sensor and sources
@@ -193,33 +190,12 @@ def generate_ndigits(
     """
     params = params or NDigitsParams()
     root = Path(root).expanduser()
-    existing = read_manifest(root)
-    if existing is not None and not force:
-        if existing["params_hash"] != params.digest():
-            raise ValueError(
-                f"{root} holds ndigits generated with other parameters "
-                f"({existing['params_hash']} != {params.digest()}); pass force=True (--force) to "
-                "regenerate it, or use another root."
-            )
+    if _already_generated(root, params, force):
         return root
-    if root.exists() and existing is None and any(root.iterdir()):
-        raise ValueError(
-            f"{root} exists and is not an ndigits folder (no {MANIFEST}); refusing to write into "
-            "it. Choose an empty or new folder."
-        )
     images, labels = load_sources()
     jobs = plan_jobs(labels, params)
-    per_class = len(jobs) // len(params.classes)
-    if round(0.9 * per_class) % params.variants_per_image:
-        warnings.warn(
-            f"ndigits: {per_class} recordings per class with {params.variants_per_image} variants "
-            "each: the 90/10 split cuts through one source image per class, whose variants land "
-            "in both train and test; use images_per_class divisible by 10 to avoid it",
-            stacklevel=2,
-        )
+    _warn_if_split_cuts_sources(len(jobs) // len(params.classes), params)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    start = time.perf_counter()
-    records = []
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -231,19 +207,7 @@ def generate_ndigits(
             from tqdm import tqdm
 
             results = tqdm(results, total=len(jobs), desc=f"ndigits -> {root.name}", unit="rec")
-        for rel, data, meta in results:
-            (tmp / rel).write_bytes(data)
-            records.append(meta)
-        manifest = {
-            "generator": "tks_lava.data.ndigits",
-            "version": GENERATOR_VERSION,
-            "params": params.to_dict(),
-            "params_hash": params.digest(),
-            "seconds": round(time.perf_counter() - start, 2),
-            "recordings": len(records),
-            "files": records,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _write_generation(tmp, results, params)
         # swap the finished folder in (root may hold an older generation when force=True,
         # or be an empty folder)
         if root.exists():
@@ -253,3 +217,55 @@ def generate_ndigits(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def _already_generated(root: Path, params: NDigitsParams, force: bool) -> bool:
+    """True if ``root`` holds this very generation; an error if it holds something else that
+    regenerating would destroy (other parameters without ``force``, or a non-ndigits folder)."""
+    existing = read_manifest(root)
+    if existing is not None and not force:
+        if existing["params_hash"] != params.digest():
+            raise ValueError(
+                f"{root} holds ndigits generated with other parameters "
+                f"({existing['params_hash']} != {params.digest()}); pass force=True (--force) to "
+                "regenerate it, or use another root."
+            )
+        return True
+    if root.exists() and existing is None and any(root.iterdir()):
+        raise ValueError(
+            f"{root} exists and is not an ndigits folder (no {MANIFEST}); refusing to write into "
+            "it. Choose an empty or new folder."
+        )
+    return False
+
+
+def _warn_if_split_cuts_sources(per_class: int, params: NDigitsParams) -> None:
+    """The 90/10 name-order split must fall between source images, or variants leak."""
+    if round(0.9 * per_class) % params.variants_per_image:
+        warnings.warn(
+            f"ndigits: {per_class} recordings per class with {params.variants_per_image} variants "
+            "each: the 90/10 split cuts through one source image per class, whose variants land "
+            "in both train and test; use images_per_class divisible by 10 to avoid it",
+            stacklevel=3,
+        )
+
+
+def _write_generation(
+    folder: Path, results: Iterable[tuple[str, bytes, dict[str, Any]]], params: NDigitsParams
+) -> None:
+    """Write every recording into ``folder``, then the manifest (last: it marks completion)."""
+    start = time.perf_counter()
+    records = []
+    for rel, data, meta in results:
+        (folder / rel).write_bytes(data)
+        records.append(meta)
+    manifest = {
+        "generator": "tks_lava.data.ndigits",
+        "version": GENERATOR_VERSION,
+        "params": params.to_dict(),
+        "params_hash": params.digest(),
+        "seconds": round(time.perf_counter() - start, 2),
+        "recordings": len(records),
+        "files": records,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))

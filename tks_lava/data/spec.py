@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from tks_lava.data import aer
+import tks_lava.data.aer as aer
 from tks_lava.data.frames import FrameConfig, clip_to_sensor
 from tks_lava.data.paths import default_data_root
 
@@ -68,7 +68,10 @@ class DatasetSpec:
     download_size: ClassVar[str | None] = None
     split_rule: ClassVar[str] = "per-class first round(0.9 * n) files in name order -> train"
     train_fraction: ClassVar[float] = 0.9
-    generated: ClassVar[bool] = False  # True for synthetic datasets made on first use
+    #: True for a synthetic dataset that makes itself on first use (its ``prepare`` generates it)
+    generated: ClassVar[bool] = False
+    #: the dataclass of the generator's parameters (``prepare(params=...)``); None when recorded
+    params_type: ClassVar[type | None] = None
 
     # ----------------------------------------------------------------- locations
     @classmethod
@@ -108,9 +111,27 @@ class DatasetSpec:
 
     @classmethod
     def prepare(
-        cls, root: str | os.PathLike | None, *, download: bool = False, progress: bool = True
+        cls,
+        root: str | os.PathLike | None,
+        *,
+        download: bool = False,
+        progress: bool = True,
+        params: Any = None,
+        force: bool = False,
+        workers: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ) -> Path:
-        """Make sure the data exists (download only if asked); return the data root."""
+        """Make sure the data exists and return its root: every loader's one entry point.
+
+        A recorded dataset is checked (and downloaded only if ``download``); one that generates
+        itself (``generated``) overrides this to make the data on first use, and only it takes
+        ``params`` (the generator's parameters), ``force`` (regenerate), ``workers`` and
+        ``cache_dir`` (where it goes when ``root`` is None).
+        """
+        if params is not None:
+            raise ValueError(
+                f"params= only applies to generated datasets, not {cls.name!r}; drop it"
+            )
         root = Path(root).expanduser() if root is not None else cls.default_root()
         try:
             cls.locate(root)
@@ -201,6 +222,12 @@ class DatasetSpec:
     @classmethod
     def source_version(cls, root: Path) -> dict | None:
         """Version info of generated data (None for recorded datasets); part of the cache key."""
+        return None
+
+    @classmethod
+    def generator_params(cls, root: Path) -> dict[str, Any] | None:
+        """The parameters the data under ``root`` was generated with, as JSON (None for recorded
+        datasets); model cards keep them so a run can be reproduced."""
         return None
 
     @classmethod

@@ -84,14 +84,13 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
 
     ``limit_train`` subsets the train split first; the validation part is carved from what is
     left (``config.val_fraction``). ``download``: fetch a missing real dataset first
-    (``DatasetSpec.prepare``); ndigits is generated on first use anyway.
+    (``DatasetSpec.prepare``); a generated dataset (ndigits) is made on first use anyway.
     """
-    from tks_lava.data.ndigits import read_manifest
     from tks_lava.data.torch_data import FrameDataset
 
     spec = get_spec(config.dataset)
-    if download and not spec.generated:
-        spec.prepare(config.data_root, download=True, progress=progress)
+    if download:
+        spec.prepare(config.data_root, download=True, progress=progress, cache_dir=config.cache_dir)
     framing = config.framing()
     kw = {"frames": framing, "root": config.data_root, "cache_dir": config.cache_dir}
     train_ds = FrameDataset(config.dataset, "train", progress=progress, **kw)
@@ -113,7 +112,6 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
             f"{config.val_fraction}); give more samples or use --select last"
         )
     test = _subset(np.asarray(test_ds.labels), config.limit_test, config.seed + 1)
-    manifest = read_manifest(train_ds.root) if train_ds.spec.generated else None
     val_split = {
         "fraction": config.val_fraction,
         "seed": VAL_SEED,
@@ -131,7 +129,7 @@ def load_data(config: TrainConfig, progress: bool = True, download: bool = False
         list(train_ds.classes),
         train_ds.input_shape,
         framing,
-        manifest["params"] if manifest else None,
+        train_ds.spec.generator_params(train_ds.root),
         val_split,
     )
 
