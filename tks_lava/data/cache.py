@@ -11,6 +11,9 @@ File ``<cache_dir>/frames/<dataset>-<split>-<hash>.h5`` holds:
     skipped   (K, 2) [file, reason] of corrupt recordings left out
     attrs     key (JSON of everything the frames depend on, incl. the split rule), classes
 The file is written to a temporary name and moved into place with ``os.replace``.
+
+This module is the cache's one owner: its key, the writer (``build_cache``) and the reader
+(``open_cache``, ``CachedFrames.sample``); ``load_frames`` opens or builds a split's cache.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +75,10 @@ def cache_file(cache_dir: Path, key: dict[str, Any]) -> Path:
     return Path(cache_dir) / "frames" / f"{key['dataset']}-{key['split']}-{stable_hash(key)}.h5"
 
 
+# --------------------------------------------------------------------------- reading
 @dataclass
 class CachedFrames:
-    """What a cache file holds (frames either loaded or left on disk)."""
+    """What a cache file holds (frames either loaded or left on disk, then read per sample)."""
 
     path: Path
     key: dict[str, Any]
@@ -86,16 +91,50 @@ class CachedFrames:
     dtype: np.dtype
     build_seconds: float
     frames: np.ndarray | None = field(default=None, repr=False)
+    _h5: Any = field(default=None, init=False, repr=False, compare=False)
+    _h5_pid: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape)) * self.dtype.itemsize
 
+    def sample(self, i: int) -> np.ndarray:
+        """The stored frames of recording ``i``: from memory, or read lazily from the file
+        through one h5py handle per process (each DataLoader worker opens its own)."""
+        if self.frames is not None:
+            return self.frames[i]
+        if self._h5 is None or self._h5_pid != os.getpid():
+            import h5py
+
+            self._h5 = h5py.File(self.path, "r")
+            self._h5_pid = os.getpid()
+        return self._h5["frames"][i]
+
+    def read_all(self) -> np.ndarray:
+        """Every stored frame (N, C, H, W, T), from memory or read in one go."""
+        if self.frames is not None:
+            return self.frames
+        import h5py
+
+        with h5py.File(self.path, "r") as h5:
+            return h5["frames"][()]
+
+    def __getstate__(self) -> dict[str, Any]:  # h5py handles do not pickle (spawned workers)
+        state = self.__dict__.copy()
+        state["_h5"], state["_h5_pid"] = None, None
+        return state
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
 
 def open_cache(
     path: Path, key: dict[str, Any], in_memory: bool | None, max_memory: int = 1 << 30
 ) -> CachedFrames | None:
-    """Open a cache file if it exists and was built for exactly ``key``; else None."""
+    """Open a cache file if it exists and was built for exactly ``key``; else None.
+
+    ``in_memory``: load every frame now; None = if they take at most ``max_memory`` bytes."""
     import h5py
 
     if not path.is_file():
@@ -111,11 +150,8 @@ def open_cache(
                 classes=json.loads(h5.attrs["classes"]),
                 labels=h5["labels"][()],
                 n_events=h5["n_events"][()],
-                files=[s.decode() if isinstance(s, bytes) else s for s in h5["files"][()]],
-                skipped=[
-                    tuple(s.decode() if isinstance(s, bytes) else s for s in row)
-                    for row in h5["skipped"][()]
-                ],
+                files=[_text(s) for s in h5["files"][()]],
+                skipped=[tuple(_text(s) for s in row) for row in h5["skipped"][()]],
                 shape=tuple(ds.shape),
                 dtype=ds.dtype,
                 build_seconds=float(h5.attrs.get("build_seconds", 0.0)),
@@ -127,6 +163,65 @@ def open_cache(
     except (OSError, KeyError, ValueError) as err:  # unreadable/partial file: rebuild it
         warnings.warn(f"{path}: frame cache unreadable ({err}); rebuilding it", stacklevel=2)
         return None
+
+
+def load_frames(
+    spec: type[DatasetSpec],
+    root: Path,
+    split: str,
+    frames: FrameConfig,
+    cache_dir: Path,
+    *,
+    strict: bool = False,
+    progress: bool = True,
+    rebuild: bool = False,
+    in_memory: bool | None = None,
+) -> tuple[CachedFrames, bool]:
+    """The frames of one split, from its cache, which is built first when missing or stale
+    (or ``rebuild``): (frames, whether an existing cache was reused)."""
+    files, labels, classes = spec.find_files(root, strict=strict)
+    idx = spec.split_indices(files, labels, split)
+    split_files = [files[i] for i in idx]
+    key = cache_key(spec, root, split, frames, split_files)
+    path = cache_file(cache_dir, key)
+    cached = None if rebuild else open_cache(path, key, in_memory)
+    reused = cached is not None
+    if cached is None:
+        build_cache(
+            path,
+            key,
+            spec,
+            root,
+            split_files,
+            labels[idx],
+            classes,
+            frames,
+            strict=strict,
+            progress=progress,
+        )
+        cached = open_cache(path, key, in_memory)
+        if cached is None:
+            raise RuntimeError(f"{path}: frame cache just built but unreadable")
+    if strict and cached.skipped:
+        _, why = cached.skipped[0]
+        raise EventFormatError(
+            f"{path} was built skipping {len(cached.skipped)} corrupt recording(s) "
+            f"(first: {why}); strict=True: fix or remove them, then rebuild=True"
+        )
+    return cached, reused
+
+
+# --------------------------------------------------------------------------- writing
+@dataclass
+class _Tally:
+    """What binning saw besides the frames: the recordings kept, those skipped, the sensor fit."""
+
+    labels: list[int] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    n_events: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    extent: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=np.int64))  # (W, H)
+    dropped: int = 0  # events outside the sensor
 
 
 def build_cache(
@@ -152,90 +247,122 @@ def build_cache(
             f"{root}; too few files per class for the split rule ({spec.split_rule})?"
         )
     start = time.perf_counter()
-    c = int(spec.sensor_size[2])
-    h, w = frames.output_hw(spec.sensor_size)
-    t = frames.timesteps
     dtype = np.dtype(key["storage_dtype"])
-    limit = 65504 if dtype == np.float16 else np.iinfo(dtype).max
-    skipped: list[tuple[str, str]] = []
-    kept_labels, kept_files, n_events = [], [], []
-    extent, dropped = np.zeros(2, dtype=np.int64), 0  # (W, H) spanned by any recording
-    it = range(len(files))
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc=f"frames {spec.name}/{key['split']}", unit="rec")
+    shape = (int(spec.sensor_size[2]), *frames.output_hw(spec.sensor_size), frames.timesteps)
+    tally = _Tally()
+    desc = f"frames {spec.name}/{key['split']}" if progress else None
+    binned = _binned(spec, root, files, labels, frames, dtype, tally, strict, desc)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        ds = h5.create_dataset(
-            "frames",
-            shape=(0, c, h, w, t),
-            maxshape=(None, c, h, w, t),
-            dtype=dtype,
-            chunks=(1, c, h, w, t),
-            compression="lzf",
-        )
-        buf: list[np.ndarray] = []
-
-        def flush() -> None:
-            if buf:
-                n0 = ds.shape[0]
-                ds.resize(n0 + len(buf), axis=0)
-                ds[n0:] = np.stack(buf)
-                buf.clear()
-
-        for i in it:
-            f = files[i]
-            rel = f.relative_to(root).as_posix()
-            try:
-                events, outside = spec.read_events(f)
-            except (EventFormatError, OSError) as err:
-                if strict:
-                    raise
-                skipped.append((rel, str(err)))
-                warnings.warn(f"skipping corrupt recording: {err}", stacklevel=2)
-                continue
-            dropped += outside
-            if events.size:
-                extent = np.maximum(
-                    extent, [int(events["x"].max()) + 1, int(events["y"].max()) + 1]
-                )
-            fr = events_to_frames(events, spec.sensor_size, frames)
-            if fr.size and fr.max() > limit:
-                raise ValueError(
-                    f"{f}: a frame value {fr.max()} exceeds what {dtype} stores "
-                    f"({limit}); use more timesteps or report this."
-                )
-            buf.append(fr.astype(dtype))
-            kept_labels.append(int(labels[i]))
-            kept_files.append(rel)
-            n_events.append(int(events.size))
-            if len(buf) >= WRITE_BLOCK:
-                flush()
-        flush()
-        if not kept_files:
+        _write_frames(h5, binned, shape, dtype)
+        if not tally.files:
             raise EventFormatError(
                 f"dataset {spec.name!r} split {key['split']!r}: all {len(files)} recordings under "
-                f"{root} are unreadable (first: {skipped[0][1] if skipped else '?'})"
+                f"{root} are unreadable (first: {tally.skipped[0][1] if tally.skipped else '?'})"
             )
-        h5.create_dataset("labels", data=np.asarray(kept_labels, dtype=np.int64))
-        h5.create_dataset("n_events", data=np.asarray(n_events, dtype=np.int64))
-        str_dt = h5py.string_dtype()
-        h5.create_dataset("files", data=np.asarray(kept_files, dtype=object), dtype=str_dt)
-        h5.create_dataset(
-            "skipped", data=np.asarray(skipped, dtype=object).reshape(-1, 2), dtype=str_dt
-        )
-        h5.attrs["key"] = json.dumps(key, sort_keys=True)
-        h5.attrs["classes"] = json.dumps(classes)
-        h5.attrs["build_seconds"] = time.perf_counter() - start
-        h5.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        h5.attrs["pid"] = os.getpid()
-    check_sensor_fit(spec, (int(extent[0]), int(extent[1])), dropped, len(kept_files))
-    if skipped:
+        _write_index(h5, key, classes, tally, time.perf_counter() - start)
+    extent = (int(tally.extent[0]), int(tally.extent[1]))
+    check_sensor_fit(spec, extent, tally.dropped, len(tally.files))
+    if tally.skipped:
         warnings.warn(
-            f"{spec.name}/{key['split']}: skipped {len(skipped)} of {len(files)} corrupt "
+            f"{spec.name}/{key['split']}: skipped {len(tally.skipped)} of {len(files)} corrupt "
             f"recordings (listed in {path}:/skipped); pass strict=True to stop on them instead",
             stacklevel=2,
         )
+
+
+def _binned(
+    spec: type[DatasetSpec],
+    root: Path,
+    files: list[Path],
+    labels: np.ndarray,
+    frames: FrameConfig,
+    dtype: np.dtype,
+    tally: _Tally,
+    strict: bool,
+    desc: str | None,
+) -> Iterator[np.ndarray]:
+    """Each readable recording's frames as ``dtype``, in order; ``tally`` records what was kept
+    and skipped. A corrupt recording raises if ``strict``, else it is skipped with a warning.
+    ``desc``: the progress bar's title (None: no bar)."""
+    limit = 65504 if dtype == np.float16 else np.iinfo(dtype).max
+    it: Any = range(len(files))
+    if desc is not None:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=desc, unit="rec")
+    for i in it:
+        rel = files[i].relative_to(root).as_posix()
+        try:
+            events, outside = spec.read_events(files[i])
+        except (EventFormatError, OSError) as err:
+            if strict:
+                raise
+            tally.skipped.append((rel, str(err)))
+            warnings.warn(f"skipping corrupt recording: {err}", stacklevel=3)
+            continue
+        tally.dropped += outside
+        if events.size:
+            seen = [int(events["x"].max()) + 1, int(events["y"].max()) + 1]
+            tally.extent = np.maximum(tally.extent, seen)
+        fr = events_to_frames(events, spec.sensor_size, frames)
+        if fr.size and fr.max() > limit:
+            raise ValueError(
+                f"{files[i]}: a frame value {fr.max()} exceeds what {dtype} stores "
+                f"({limit}); use more timesteps or report this."
+            )
+        tally.labels.append(int(labels[i]))
+        tally.files.append(rel)
+        tally.n_events.append(int(events.size))
+        yield fr.astype(dtype)
+
+
+def _write_frames(
+    h5: Any, blocks: Iterator[np.ndarray], shape: tuple[int, ...], dtype: np.dtype
+) -> None:
+    """``frames`` (N, C, H, W, T): lzf, one chunk per sample, appended ``WRITE_BLOCK`` at a time."""
+    ds = h5.create_dataset(
+        "frames",
+        shape=(0, *shape),
+        maxshape=(None, *shape),
+        dtype=dtype,
+        chunks=(1, *shape),
+        compression="lzf",
+    )
+    buf: list[np.ndarray] = []
+    for fr in blocks:
+        buf.append(fr)
+        if len(buf) >= WRITE_BLOCK:
+            _append(ds, buf)
+    _append(ds, buf)
+
+
+def _append(ds: Any, buf: list[np.ndarray]) -> None:
+    if buf:
+        n0 = ds.shape[0]
+        ds.resize(n0 + len(buf), axis=0)
+        ds[n0:] = np.stack(buf)
+        buf.clear()
+
+
+def _write_index(
+    h5: Any, key: dict[str, Any], classes: list[str], tally: _Tally, seconds: float
+) -> None:
+    """Everything beside the frames: per-recording labels, event counts and files, the skipped
+    recordings with their reasons, and the key the reader checks."""
+    import h5py
+
+    h5.create_dataset("labels", data=np.asarray(tally.labels, dtype=np.int64))
+    h5.create_dataset("n_events", data=np.asarray(tally.n_events, dtype=np.int64))
+    str_dt = h5py.string_dtype()
+    h5.create_dataset("files", data=np.asarray(tally.files, dtype=object), dtype=str_dt)
+    h5.create_dataset(
+        "skipped", data=np.asarray(tally.skipped, dtype=object).reshape(-1, 2), dtype=str_dt
+    )
+    h5.attrs["key"] = json.dumps(key, sort_keys=True)
+    h5.attrs["classes"] = json.dumps(classes)
+    h5.attrs["build_seconds"] = seconds
+    h5.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    h5.attrs["pid"] = os.getpid()
 
 
 def check_sensor_fit(

@@ -11,10 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tks_lava.data import cache as frame_cache
-from tks_lava.data.aer import EventFormatError
+from tks_lava.data.cache import load_frames
 from tks_lava.data.frames import FrameConfig
-from tks_lava.data.ndigits import NDigitsParams
 from tks_lava.data.paths import default_cache_dir
 from tks_lava.data.registry import get_spec
 
@@ -30,12 +28,12 @@ class FrameDataset(Dataset):
         name: registered dataset name (``tks_lava.data.DATASETS``).
         split: "train" or "test".
         frames: framing; None = the dataset's reference framing (``spec.default_frames()``).
-        root: data root; None = the dataset's default (ndigits: generated in the cache dir,
-            ``cache_dir`` if given).
+        root: data root; None = the dataset's default (a dataset that generates itself, like
+            ndigits, does so on first use, in ``cache_dir`` if given: ``spec.prepare``).
         cache_dir: where ``frames/*.h5`` go; None = ``default_cache_dir()``.
         strict: raise on a corrupt recording instead of skipping it with a warning.
         progress: tqdm bars while generating / building the cache.
-        params: ndigits generator parameters (only for generated datasets).
+        params: the generator's parameters (generated datasets only; ndigits: NDigitsParams).
         rebuild: rebuild the frame cache even if a valid one exists.
         in_memory: keep all frames in RAM; None = if they take <= 1 GiB, else read lazily.
         transform: optional callable applied to each frames tensor (e.g. augmentation).
@@ -51,7 +49,7 @@ class FrameDataset(Dataset):
         strict: bool = False,
         progress: bool = True,
         *,
-        params: NDigitsParams | None = None,
+        params: Any = None,
         rebuild: bool = False,
         in_memory: bool | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -61,48 +59,22 @@ class FrameDataset(Dataset):
         self.split = split
         self.frame_config = frames if frames is not None else self.spec.default_frames()
         self.transform = transform
-        if params is not None and not self.spec.generated:
-            raise ValueError(f"params= only applies to generated datasets, not {self.name!r}")
-        if self.spec.generated:
-            root = self.spec.prepare(root, params=params, progress=progress, cache_dir=cache_dir)
-        else:
-            root = Path(root).expanduser() if root is not None else self.spec.default_root()
+        root = self.spec.prepare(root, params=params, progress=progress, cache_dir=cache_dir)
         self.root = Path(root).resolve()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-
-        files, labels, classes = self.spec.find_files(self.root, strict=strict)
-        idx = self.spec.split_indices(files, labels, split)
-        split_files = [files[i] for i in idx]
-        key = frame_cache.cache_key(self.spec, self.root, split, self.frame_config, split_files)
-        self.cache_path = frame_cache.cache_file(self.cache_dir, key)
-        cached = None if rebuild else frame_cache.open_cache(self.cache_path, key, in_memory)
-        self.cache_hit = cached is not None
-        if cached is None:
-            frame_cache.build_cache(
-                self.cache_path,
-                key,
-                self.spec,
-                self.root,
-                split_files,
-                labels[idx],
-                classes,
-                self.frame_config,
-                strict=strict,
-                progress=progress,
-            )
-            cached = frame_cache.open_cache(self.cache_path, key, in_memory)
-            if cached is None:
-                raise RuntimeError(f"{self.cache_path}: frame cache just built but unreadable")
-        if strict and cached.skipped:
-            f, why = cached.skipped[0]
-            raise EventFormatError(
-                f"{self.cache_path} was built skipping {len(cached.skipped)} corrupt recording(s) "
-                f"(first: {why}); strict=True: fix or remove them, then rebuild=True"
-            )
-        self._cache = cached
-        self._frames = cached.frames
-        self._h5: Any = None
-        self._h5_pid: int | None = None
+        self._cache, self.cache_hit = load_frames(
+            self.spec,
+            self.root,
+            split,
+            self.frame_config,
+            self.cache_dir,
+            strict=strict,
+            progress=progress,
+            rebuild=rebuild,
+            in_memory=in_memory,
+        )
+        cached = self._cache
+        self.cache_path: Path = cached.path
         self.classes: list[str] = list(cached.classes)
         self.labels: np.ndarray = cached.labels
         self.files: list[Path] = [self.root / f for f in cached.files]
@@ -127,7 +99,7 @@ class FrameDataset(Dataset):
 
     @property
     def in_memory(self) -> bool:
-        return self._frames is not None
+        return self._cache.frames is not None
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.num_classes)
@@ -136,41 +108,19 @@ class FrameDataset(Dataset):
     def __len__(self) -> int:
         return int(self.labels.size)
 
-    def _raw(self, i: int) -> np.ndarray:
-        if self._frames is not None:
-            return self._frames[i]
-        if self._h5 is None or self._h5_pid != os.getpid():  # one handle per worker process
-            import h5py
-
-            self._h5 = h5py.File(self.cache_path, "r")
-            self._h5_pid = os.getpid()
-        return self._h5["frames"][i]
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
-        x = _to_float_tensor(self._raw(i))
+        x = _to_float_tensor(self._cache.sample(i))
         if self.transform is not None:
             x = self.transform(x)
         return x, int(self.labels[i])
 
     def as_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All frames (N, C, H, W, T) float32 and labels (N,) int64, for small datasets."""
-        raw = self._frames if self._frames is not None else self._read_all()
-        return _to_float_tensor(raw), torch.from_numpy(self.labels.copy())
-
-    def _read_all(self) -> np.ndarray:
-        import h5py
-
-        with h5py.File(self.cache_path, "r") as h5:
-            return h5["frames"][()]
-
-    def __getstate__(self) -> dict[str, Any]:  # h5py handles do not pickle (spawned workers)
-        state = self.__dict__.copy()
-        state["_h5"], state["_h5_pid"] = None, None
-        return state
+        return _to_float_tensor(self._cache.read_all()), torch.from_numpy(self.labels.copy())
 
     def __repr__(self) -> str:
         return (
