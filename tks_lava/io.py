@@ -1,4 +1,5 @@
-"""Atomic file writes and file digests: what every module that writes outputs uses.
+"""Atomic file writes, file digests and Markdown tables: what every module that writes outputs
+uses.
 
 A reader never sees a half-written file and a failed write leaves the old file untouched: the
 data goes to a temp file beside the target (same filesystem), then ``os.replace`` moves it.
@@ -9,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,29 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_bytes_atomic(path, text.encode())
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays, tuples and Paths turned into plain JSON types.
+
+    NaN and infinities become ``None`` (JSON has no NaN); dict keys become strings.
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON (one trailing newline) atomically."""
     return write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
@@ -64,3 +89,28 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+#: Markdown column alignment by letter: left, right, centre, none (the renderer's default)
+_RULES = {"l": ":---", "r": "---:", "c": ":---:", "-": "---"}
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None
+) -> str:
+    """A GitHub Markdown table. ``align``: one letter per column, ``l``, ``r``, ``c`` or ``-``
+    (none); default: the first column left, the others right. Cells are ``str()``-ed, ``|``
+    escaped and newlines turned into spaces so that a cell cannot break the table."""
+    n = len(headers)
+    align = align or ("l" + "r" * (n - 1))
+    if len(align) != n or set(align) - set(_RULES):
+        raise ValueError(f"align {align!r} needs one of {''.join(_RULES)} per column ({n})")
+    for i, row in enumerate(rows):
+        if len(row) != n:
+            raise ValueError(f"row {i} has {len(row)} cells, the table has {n} columns")
+    lines = [headers, [_RULES[a] for a in align], *rows]
+    return "\n".join("| " + " | ".join(_cell(c) for c in line) + " |" for line in lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tks_lava.io import write_bytes_atomic
+from tks_lava.io import markdown_table, write_bytes_atomic
 
 
 def _pct(s: dict[str, float]) -> str:
@@ -21,9 +21,12 @@ def _at(curve: dict[str, list[float]], t: int) -> dict[str, float]:
 
 def arms_table(study: dict[str, Any]) -> str:
     steps = study["test_steps"]
-    head = (["arm", "method", "selected epochs"] + [f"prefix t={t}" for t in steps]
-            + [f"re-binned T'={t}" for t in steps]
-            + ["exit @0.9: acc / steps", "AURC x1000", "CPU h / run"])  # fmt: skip
+    head = (
+        ["arm", "method", "selected epochs"]
+        + [f"prefix t={t}" for t in steps]
+        + [f"re-binned T'={t}" for t in steps]
+        + ["exit @0.9: acc / steps", "AURC x1000", "CPU h / run"]
+    )
     rows = []
     for name, arm in study["arms"].items():
         s = arm["summary"]
@@ -38,23 +41,40 @@ def arms_table(study: dict[str, Any]) -> str:
                 f"{_pct(acc9)} / {steps9['mean']:.2f} ± {steps9['sd']:.2f}",
                 f"{1000 * s['aurc']['mean']:.1f} ± {1000 * s['aurc']['sd']:.1f}",
                 f"{s['cpu_hours_per_run']['mean']:.2f}",
-            ]  # fmt: skip
+            ]
         )
     return _table(head, rows)
 
 
 def comparisons_table(comparisons: list[dict[str, Any]]) -> str:
-    head = ["A vs B", "protocol", "t", "A - B (pp), mean ± sd", "per seed: b / c (p exact)",
-            "CMH p", "Holm p", "claim"]  # fmt: skip
+    head = [
+        "A vs B",
+        "protocol",
+        "t",
+        "A - B (pp), mean ± sd",
+        "per seed: b / c (p exact)",
+        "CMH p",
+        "Holm p",
+        "claim",
+    ]
     rows = []
     for c in comparisons:
         seeds = "; ".join(f"{s['b']} / {s['c']} ({s['p_mcnemar']:.2g})" for s in c["per_seed"])
         claim = {"A better": f"**{c['a']} better**", "B better": f"**{c['b']} better**"}.get(
             c["claim"], "no claim"
         )
-        rows.append([f"{c['a']} vs {c['b']}", c["protocol"], str(c["t"]),
-                     f"{100 * c['diff']['mean']:+.1f} ± {100 * c['diff']['sd']:.1f}", seeds,
-                     f"{c['p_cmh']:.2g}", f"{c['p_holm']:.2g}", claim])  # fmt: skip
+        rows.append(
+            [
+                f"{c['a']} vs {c['b']}",
+                c["protocol"],
+                str(c["t"]),
+                f"{100 * c['diff']['mean']:+.1f} ± {100 * c['diff']['sd']:.1f}",
+                seeds,
+                f"{c['p_cmh']:.2g}",
+                f"{c['p_holm']:.2g}",
+                claim,
+            ]
+        )
     return _table(head, rows)
 
 
@@ -67,18 +87,22 @@ def findings(comparisons: list[dict[str, Any]]) -> list[str]:
         if c["claim"] == "no claim":
             agree = c["seeds_agree"]
             why = "not significant" if agree else "the seeds do not all differ in one direction"
-            out.append(f"{c['a']} vs {c['b']} at {where}: {diff}; no claim ({why}, Holm p "
-                       f"{c['p_holm']:.2g}).")  # fmt: skip
+            out.append(
+                f"{c['a']} vs {c['b']} at {where}: {diff}; no claim ({why}, Holm p "
+                f"{c['p_holm']:.2g})."
+            )
         else:
             winner = c["a"] if c["claim"] == "A better" else c["b"]
-            out.append(f"{c['a']} vs {c['b']} at {where}: {diff}; **{winner} better** (all "
-                       f"seeds agree, Holm p {c['p_holm']:.2g}).")  # fmt: skip
+            out.append(
+                f"{c['a']} vs {c['b']} at {where}: {diff}; **{winner} better** (all "
+                f"seeds agree, Holm p {c['p_holm']:.2g})."
+            )
     return out
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    """A Markdown table with no column alignment (:func:`tks_lava.io.markdown_table`)."""
+    return markdown_table(head, rows, "-" * len(head))
 
 
 def markdown(study: dict[str, Any], figures: dict[str, str]) -> str:
@@ -162,6 +186,8 @@ def figures(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
 
 def write_markdown(path: Path, study: dict[str, Any], figure_paths: dict[str, Path]) -> Path:
-    rel = {k: Path(p).resolve().relative_to(path.resolve().parent).as_posix()
-           for k, p in figure_paths.items()}  # fmt: skip
+    rel = {
+        k: Path(p).resolve().relative_to(path.resolve().parent).as_posix()
+        for k, p in figure_paths.items()
+    }
     return write_bytes_atomic(path, (markdown(study, rel) + "\n").encode())
