@@ -48,7 +48,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check tks_lava tests benchmarks
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks
 
 # GRIDS="main sensitivity" adds the TKS settings and training knobs; JOBS=N runs at a time.
 study: $(STAMP)

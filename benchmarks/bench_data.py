@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.settings import Settings
-from benchmarks.stats import interleaved_timings, paired_ratios, rates, summarize
+from benchmarks.settings import RunContext, Settings
+from benchmarks.timing import interleaved_timings, paired_ratios, rates, summarize
 
 DATASET = "ndigits"
 SPLIT = "test"
@@ -67,11 +67,12 @@ def _figure(seconds: list[float], samples: int, events: int | None = None) -> di
     return fig
 
 
-def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
+def timed_paths(settings: Settings) -> tuple[Any, dict[str, Callable[[], Any]], dict[str, tuple]]:
+    """The opened test split, every path as a call and its (samples, events) per call."""
     from tks_lava.data import FrameDataset, events_to_frames, get_spec
 
-    spec = get_spec(DATASET)
-    frames_cfg = spec.default_frames()
+    spec, nc = get_spec(DATASET), get_spec("ncaltech101")
+    frames_cfg, nc_cfg = spec.default_frames(), nc.default_frames()
 
     def open_lazy() -> Any:
         return FrameDataset(DATASET, SPLIT, frames=frames_cfg, progress=False, in_memory=False)
@@ -80,19 +81,12 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     n = len(ds) if settings.data_samples is None else min(settings.data_samples, len(ds))
     files = ds.files[:n]
     loaded = [spec.read_events(f)[0] for f in files]
-    n_events = int(sum(e.size for e in loaded))
-    nc = get_spec("ncaltech101")
-    nc_cfg = nc.default_frames()
     k, n_ev = settings.ncaltech_samples, settings.ncaltech_events
     synth = [synthetic_events(n_ev, nc.sensor_size, seed) for seed in range(k)]
 
     def read_bin() -> None:
         for f in files:
             events, _ = spec.read_events(f)
-            events_to_frames(events, spec.sensor_size, frames_cfg)
-
-    def bin_only() -> None:
-        for events in loaded:
             events_to_frames(events, spec.sensor_size, frames_cfg)
 
     def cache_bulk() -> None:
@@ -103,38 +97,42 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
         for i in range(n):
             lazy[i]
 
-    def ncaltech_bin_only() -> None:
-        for events in synth:
-            events_to_frames(events, nc.sensor_size, nc_cfg)
+    def bin_all(events: list[np.ndarray], sensor: Any, cfg: Any) -> Callable[[], None]:
+        def bin_each() -> None:
+            for e in events:
+                events_to_frames(e, sensor, cfg)
 
-    fns = {
-        "read_bin": read_bin,
-        "bin_only": bin_only,
-        "cache_open": open_lazy,
-        "cache_read": ds.as_tensors,
-        "cache_bulk": cache_bulk,
-        "cache_lazy": cache_lazy,
-        "ncaltech_bin_only": ncaltech_bin_only,
+        return bin_each
+
+    n_events = int(sum(e.size for e in loaded))
+    paths = {  # name: (call, samples, events) per call
+        "read_bin": (read_bin, n, n_events),
+        "bin_only": (bin_all(loaded, spec.sensor_size, frames_cfg), n, n_events),
+        "cache_open": (open_lazy, len(ds), None),
+        "cache_read": (ds.as_tensors, len(ds), None),
+        "cache_bulk": (cache_bulk, len(ds), None),
+        "cache_lazy": (cache_lazy, n, None),
+        "ncaltech_bin_only": (bin_all(synth, nc.sensor_size, nc_cfg), k, k * n_ev),
     }
-    counts = {  # (samples, events) per call
-        "read_bin": (n, n_events),
-        "bin_only": (n, n_events),
-        "cache_open": (len(ds), None),
-        "cache_read": (len(ds), None),
-        "cache_bulk": (len(ds), None),
-        "cache_lazy": (n, None),
-        "ncaltech_bin_only": (k, k * n_ev),
-    }
+    return ds, {k: v[0] for k, v in paths.items()}, {k: v[1:] for k, v in paths.items()}
+
+
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Every data path of the test split, interleaved; returns the section's JSON payload."""
+    from tks_lava.data import get_spec
+
+    ds, fns, counts = timed_paths(settings)
+    n, k = counts["read_bin"][0], counts["ncaltech_bin_only"][0]
     reps = settings.repeats
-    log(
+    ctx.log(
         f"data: {n} of {len(ds)} {DATASET} {SPLIT} recordings, {k} synthetic N-Caltech101-shaped "
-        f"({n_ev:,} events); {len(fns)} paths interleaved x {reps}"
+        f"({settings.ncaltech_events:,} events); {len(fns)} paths interleaved x {reps}"
     )
     seconds = interleaved_timings(fns, reps)
     out: dict[str, Any] = {
         "dataset": DATASET,
         "split": SPLIT,
-        "frames": frames_cfg.to_dict(),
+        "frames": get_spec(DATASET).default_frames().to_dict(),
         "frame_shape": [*ds.input_shape, ds.timesteps],
         "cache_file": ds.cache_path.name,
         "cache_dtype": _cache_dtype(ds.cache_path),
@@ -142,7 +140,8 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
     }
     for name, (samples, events) in counts.items():
         out[name] = _figure(seconds[name], samples, events)
-    out["ncaltech_bin_only"]["frames"] = nc_cfg.to_dict()
+    nc = get_spec("ncaltech101")
+    out["ncaltech_bin_only"]["frames"] = nc.default_frames().to_dict()
     out["ncaltech_bin_only"]["sensor_size"] = list(nc.sensor_size)
     # per-sample speed of the cache over reading + binning, paired within each repeat
     out["cache_speedup_over_read_bin"] = summarize(

@@ -6,25 +6,28 @@ the Lava CPU simulation would take minutes per model for the 510 samples. Accura
 are deterministic, so this section runs once (no repeats).
 
 Per model: per-step and running-mean accuracy at every t (``t = 1, 3, T`` in the tables),
-confidence early exit for each threshold of :data:`benchmarks.settings.THRESHOLDS` (mean steps,
-accuracy, SynOps spent until exit), AURC, and SynOps (:mod:`benchmarks.synops`) per sample per
-step, per layer.
+confidence early exit for each threshold of :data:`tks_lava.metrics.accuracy.EXIT_THRESHOLDS`
+(mean steps, accuracy, SynOps spent until exit), AURC, and SynOps
+(:mod:`benchmarks.count_synops`) per sample per step, per layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.settings import THRESHOLDS, Settings
-from benchmarks.shipped import find_shipped, load_test_split
-from benchmarks.synops import SynOpsCounter, ops_at_exit
+from benchmarks.count_synops import SynOpsCounter, ops_at_exit
+from benchmarks.settings import RunContext, Settings
+from benchmarks.shipped_models import load_test_split
+from tks_lava.metrics.accuracy import EXIT_THRESHOLDS
+from tks_lava.model.shipped import find_shipped
 
 BATCH = 64
+#: the plot's file name in the results folder (the section file stores the name)
+PLOT = "early_exit.png"
 
 
 def logits_and_synops(
@@ -43,8 +46,12 @@ def t_points(timesteps: int) -> list[int]:
     return sorted({t for t in (1, 3, timesteps) if 1 <= t <= timesteps})
 
 
-def evaluate_model(logits: np.ndarray, labels: np.ndarray, ops: dict[str, np.ndarray],
-                   spikes: dict[str, np.ndarray]) -> dict[str, Any]:  # fmt: skip
+def evaluate_model(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    ops: dict[str, np.ndarray],
+    spikes: dict[str, np.ndarray],
+) -> dict[str, Any]:
     """Accuracy, early exit and SynOps figures of one model (JSON-ready)."""
     from tks_lava import metrics
 
@@ -53,7 +60,7 @@ def evaluate_model(logits: np.ndarray, labels: np.ndarray, ops: dict[str, np.nda
     per_step = metrics.per_step_accuracy(logits, labels)
     cum = metrics.cumulative_accuracy(logits, labels)
     exits = []
-    for th in THRESHOLDS:
+    for th in EXIT_THRESHOLDS:
         ee = metrics.early_exit(logits, labels, th)
         spent = ops_at_exit(total, ee.exit_steps)
         exits.append(
@@ -85,67 +92,60 @@ def evaluate_model(logits: np.ndarray, labels: np.ndarray, ops: dict[str, np.nda
     }
 
 
-def plot(results: dict[str, dict[str, Any]], path: Path) -> Path:
-    """Accuracy vs. mean steps (threshold sweep), with fixed-t running-mean accuracy dashed."""
+def plot(results: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """Accuracy vs. mean steps over the threshold sweep
+    (:func:`tks_lava.metrics.plots.early_exit_curve`), with the fixed-t running-mean accuracy
+    dashed. ``results``: model name -> (logits (N, C, T), labels (N,))."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tks_lava import metrics
     from tks_lava.metrics import plots
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for i, (name, r) in enumerate(results.items()):
-        ee = r["early_exit"]
-        steps = [e["mean_steps"] for e in ee]
-        acc = [100 * e["accuracy"] for e in ee]
-        ax.plot(steps, acc, "o-", color=f"C{i}", label=f"{name}: confidence exit")
-        t = np.arange(1, r["timesteps"] + 1)
-        ax.plot(t, 100 * np.asarray(r["cumulative_accuracy"]), "x--", color=f"C{i}", alpha=0.6,
-                label=f"{name}: fixed t (running mean)")  # fmt: skip
-    ax.set(
-        title=f"Early exit on the test split ({next(iter(results.values()))['samples']} samples)",
-        xlabel="mean timesteps used per sample",
-        ylabel="test accuracy (%)",
+    n = len(next(iter(results.values()))[1])
+    fig = plots.early_exit_curve(
+        results, EXIT_THRESHOLDS, title=f"Early exit on the test split ({n} samples)"
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title=f"thresholds {min(THRESHOLDS)}..{max(THRESHOLDS)}")
+    ax = fig.axes[0]
+    for i, (name, (logits, labels)) in enumerate(results.items()):
+        t = np.arange(1, logits.shape[-1] + 1)
+        acc = 100 * metrics.cumulative_accuracy(logits, labels)
+        ax.plot(t, acc, "x--", color=f"C{i}", alpha=0.6, label=f"{name}: fixed t (running mean)")
+    ax.legend(title="labels: confidence threshold", fontsize=8)
     plots.save(fig, path)
     plt.close(fig)
     return path
 
 
-def run(
-    settings: Settings,
-    models_dir: str | Path | None = None,
-    plot_path: Path | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Accuracy, early exit and SynOps of every shipped model; the section's JSON payload."""
     from tks_lava.model.export import load_torch_model
 
-    found, skipped = find_shipped(models_dir)
+    found, skipped = find_shipped(ctx.models_dir)
     for name, why in skipped.items():
-        log(f"early_exit: SKIP {name}: {why}")
+        ctx.log(f"early_exit: SKIP {name}: {why}")
     out: dict[str, Any] = {
         "logits": "PyTorch (SLAYER) forward; bit-identical to Lava (see the deployment section)",
-        "thresholds": list(THRESHOLDS),
+        "thresholds": list(EXIT_THRESHOLDS),
         "models": {},
         "skipped": skipped,
         "plot": None,
     }
-    labels_by_model = {}
+    scored = {}
     for name, shipped in found.items():
         frames, labels = load_test_split(shipped, limit=settings.eval_samples)
-        log(f"early_exit: {name} on {len(frames)} test samples")
+        ctx.log(f"early_exit: {name} on {len(frames)} test samples")
         model = load_torch_model(shipped.weights)
         logits, ops, spikes = logits_and_synops(model, frames)
         out["models"][name] = evaluate_model(logits, labels, ops, spikes)
         out["models"][name]["method"] = shipped.card.method
-        labels_by_model[name] = labels
+        scored[name] = (logits, labels)
     names = list(out["models"])
-    if len(names) == 2 and np.array_equal(*labels_by_model.values()):
+    if len(names) == 2 and np.array_equal(*(labels for _, labels in scored.values())):
         a, b = (out["models"][k]["synops"]["per_sample"] for k in names)
         out["synops_ratio"] = {"pair": names, "ratio": a / b if b else None}
-    if out["models"] and plot_path is not None:
-        out["plot"] = str(plot(out["models"], plot_path))
+    if scored:
+        out["plot"] = plot(scored, ctx.out_dir / PLOT).name
     return out

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.settings import Settings
-from benchmarks.shipped import find_shipped, load_test_split
-from benchmarks.stats import paired_ratios, rates, summarize
+from benchmarks.settings import RunContext, Settings
+from benchmarks.shipped_models import load_test_split
+from benchmarks.timing import paired_ratios, rates, summarize
+from tks_lava.model.shipped import find_shipped
 
 TORCH_BATCH = 32
 #: attributes of :class:`tks_lava.deploy.window.LavaRun` recorded per repeat
@@ -39,6 +39,15 @@ def _torch_seconds(model: torch.nn.Module, frames: torch.Tensor, batch: int) -> 
         for i in range(0, len(frames), batch):
             model(frames[i : i + batch])
     return time.perf_counter() - t0
+
+
+def _parity(lava: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """How far Lava's per-step logits are from PyTorch's on the same samples."""
+    return {
+        "max_abs_logit_diff": float(np.abs(lava - ref).max()),
+        "bit_identical": bool(np.array_equal(lava, ref)),
+        "argmax_agreement": float((lava.argmax(1) == ref.argmax(1)).mean()),
+    }
 
 
 def bench_model(
@@ -63,12 +72,7 @@ def bench_model(
         for key in lava:
             lava[key].append(float(getattr(run, key)))
         if r == 0:
-            ref = torch_logits(model, frames)
-            parity = {
-                "max_abs_logit_diff": float(np.abs(run.logits - ref).max()),
-                "bit_identical": bool(np.array_equal(run.logits, ref)),
-                "argmax_agreement": float((run.logits.argmax(1) == ref.argmax(1)).mean()),
-            }
+            parity = _parity(run.logits, torch_logits(model, frames))
         for b in torch_s:
             torch_s[b].append(_torch_seconds(model, frames, b))
         log(
@@ -105,12 +109,11 @@ def bench_model(
     }
 
 
-def run(
-    settings: Settings, models_dir: str | Path | None = None, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    found, skipped = find_shipped(models_dir)
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Every shipped model in Lava and PyTorch; returns the section's JSON payload."""
+    found, skipped = find_shipped(ctx.models_dir)
     for name, why in skipped.items():
-        log(f"lava: SKIP {name}: {why}")
+        ctx.log(f"lava: SKIP {name}: {why}")
     out: dict[str, Any] = {
         "backend": "Loihi2SimCfg(select_tag='fixed_pt') (Lava CPU simulation, fast models)",
         "torch_threads": torch.get_num_threads(),
@@ -118,6 +121,6 @@ def run(
         "skipped": skipped,
     }
     for name, shipped in found.items():
-        log(f"lava: {name}, {settings.lava_samples} samples x {settings.lava_repeats} repeats")
-        out["models"][name] = bench_model(name, shipped, settings, log)
+        ctx.log(f"lava: {name}, {settings.lava_samples} samples x {settings.lava_repeats} repeats")
+        out["models"][name] = bench_model(name, shipped, settings, ctx.log)
     return out

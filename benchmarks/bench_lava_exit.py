@@ -5,7 +5,7 @@ Per shipped model, on the test split (``exit_samples``, default all of it):
 * the fixed-window run (:func:`tks_lava.deploy.window.run_lava`, T + latency + 2 steps per sample)
   gives the logits of the post-hoc analysis (:func:`tks_lava.metrics.early_exit`);
 * one in-Lava early-exit run (:func:`tks_lava.deploy.early_exit.run_lava_exit`) per threshold in
-  ``EXIT_THRESHOLDS``: accuracy, mean exit step (and whether every exit step and prediction
+  ``LAVA_THRESHOLDS``: accuracy, mean exit step (and whether every exit step and prediction
   equals the post-hoc one), Lava steps executed, wall time, SynOps per sample until exit.
   The steps a perfect controller needs are ``N * (post-hoc mean exit step + latency + 1)``;
   the table shows the run against that prediction.
@@ -19,15 +19,15 @@ told apart from the controller's own cost. Lava times exclude compile + start-up
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from benchmarks.settings import Settings
-from benchmarks.shipped import find_shipped, load_test_split
-from benchmarks.stats import paired_ratios, summarize
+from benchmarks.settings import RunContext, Settings
+from benchmarks.shipped_models import load_test_split
+from benchmarks.timing import paired_ratios, summarize
+from tks_lava.model.shipped import find_shipped
 
 #: thresholds of the in-Lava runs (the issue's); 0.9 is the headline
-EXIT_THRESHOLDS = (0.5, 0.7, 0.9, 0.99)
+LAVA_THRESHOLDS = (0.5, 0.7, 0.9, 0.99)
 HEADLINE = 0.9
 
 
@@ -39,12 +39,14 @@ def bench_model(shipped: Any, settings: Settings, log: Callable[[str], None]) ->
     window = run_lava(shipped.net, frames, progress=False)
     log(f"  fixed window: {window.steps} steps in {window.run_s:.1f} s")
     rows = []
-    for th in EXIT_THRESHOLDS:
+    for th in LAVA_THRESHOLDS:
         run = run_lava_exit(shipped.net, frames, th, progress=False)
         row = run.against_window(window.logits, window.run_s, labels)
         rows.append(row)
-        log(f"  exit > {th}: {row['lava_steps']} steps in {row['run_s']:.1f} s, exit step "
-            f"{row['mean_exit_step']:.2f}, as post-hoc: {row['matches_post_hoc']}")  # fmt: skip
+        log(
+            f"  exit > {th}: {row['lava_steps']} steps in {row['run_s']:.1f} s, exit step "
+            f"{row['mean_exit_step']:.2f}, as post-hoc: {row['matches_post_hoc']}"
+        )
     return {
         "samples": len(labels),
         "timesteps": int(frames.shape[-1]),
@@ -75,10 +77,13 @@ def bench_timing(shipped: Any, settings: Settings, log: Callable[[str], None]) -
             run = fn()
             run_s[name].append(run.run_s)
             steps[name] = run.steps
-    log("  run s (median): " + ", ".join(f"{k} {summarize(v)['median']:.1f}"
-                                         for k, v in run_s.items()))  # fmt: skip
-    ratios = {k: summarize(paired_ratios(run_s["window"], v)) for k, v in run_s.items()
-              if k != "window"}  # fmt: skip
+    log(
+        "  run s (median): "
+        + ", ".join(f"{k} {summarize(v)['median']:.1f}" for k, v in run_s.items())
+    )
+    ratios = {
+        k: summarize(paired_ratios(run_s["window"], v)) for k, v in run_s.items() if k != "window"
+    }
     return {
         "samples": len(frames),
         "repeats": settings.exit_repeats,
@@ -91,13 +96,13 @@ def bench_timing(shipped: Any, settings: Settings, log: Callable[[str], None]) -
     }
 
 
-def run(
-    settings: Settings, models_dir: str | Path | None = None, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    found, skipped = find_shipped(models_dir)
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """In-Lava early exit of every shipped model; returns the section's JSON payload."""
+    log = ctx.log
+    found, skipped = find_shipped(ctx.models_dir)
     out: dict[str, Any] = {"skipped": skipped, "models": {}, "headline": HEADLINE}
     for name, shipped in found.items():
-        log(f"lava_exit: {name}, thresholds {EXIT_THRESHOLDS}")
+        log(f"lava_exit: {name}, thresholds {LAVA_THRESHOLDS}")
         out["models"][name] = bench_model(shipped, settings, log)
     primary = next(iter(found.values()), None)
     if primary is not None:

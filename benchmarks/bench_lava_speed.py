@@ -11,7 +11,7 @@ Figures (same machine, same run; repeats interleaved so ratios are paired):
   fast samples/s over whole T = 10 windows.
 * ``jobs``: ``jobs_samples`` shipped-model samples with ``--jobs 1`` and one job per core.
 The projection for the N-Caltech101 test split is derived from these figures in
-:func:`benchmarks.render.lava_speed_summary`.
+:func:`benchmarks.render_lava_speed.ncaltech_hours`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.settings import Settings
-from benchmarks.shipped import find_shipped, load_test_split
-from benchmarks.stats import paired_ratios, rates, summarize
+from benchmarks.machine import usable_cores
+from benchmarks.settings import RunContext, Settings
+from benchmarks.shipped_models import load_test_split
+from benchmarks.timing import paired_ratios, rates, summarize
+from tks_lava.model.shipped import find_shipped
 
 VGG_SHAPE = (2, 48, 48)
 VGG_CLASSES = 101
@@ -79,8 +81,10 @@ def bench_small(shipped: dict[str, Any], settings: Settings, log: Callable[[str]
     identical = True
     threads = torch.get_num_threads()
     for r in range(settings.lava_repeats):
-        runs = {m: run_lava(shipped.net, frames, models=m, chunk=n, progress=False)
-                for m in ("reference", "fast")}  # fmt: skip
+        runs = {
+            m: run_lava(shipped.net, frames, models=m, chunk=n, progress=False)
+            for m in ("reference", "fast")
+        }
         identical &= bool(np.array_equal(runs["reference"].logits, runs["fast"].logits))
         for m, run in runs.items():
             figures[m].append(run.samples_per_s)
@@ -94,9 +98,11 @@ def bench_small(shipped: dict[str, Any], settings: Settings, log: Callable[[str]
                 figures["torch_b1"].append(n / (time.perf_counter() - t0))
         finally:
             torch.set_num_threads(threads)
-        log(f"  small repeat {r + 1}: reference {figures['reference'][-1]:.2f}, fast "
+        log(
+            f"  small repeat {r + 1}: reference {figures['reference'][-1]:.2f}, fast "
             f"{figures['fast'][-1]:.2f}, PyTorch b1 (1 thread) {figures['torch_b1'][-1]:.1f} "
-            "samples/s")  # fmt: skip
+            "samples/s"
+        )
     return {
         "samples": n,
         "samples_per_s": {k: summarize(v) for k, v in figures.items()},
@@ -134,7 +140,7 @@ def bench_vgg(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
 def bench_jobs(shipped: dict[str, Any], settings: Settings, log: Callable[[str], None]) -> dict:
     from tks_lava.deploy.window import run_lava
 
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = usable_cores()
     frames, _ = load_test_split(shipped, limit=settings.jobs_samples)
     walls: dict[int, float] = {}
     logits = {}
@@ -154,10 +160,10 @@ def bench_jobs(shipped: dict[str, Any], settings: Settings, log: Callable[[str],
     }
 
 
-def run(
-    settings: Settings, models_dir: str | Path | None = None, log: Callable[[str], None] = print
-) -> dict[str, Any]:
-    found, skipped = find_shipped(models_dir)
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
+    """Stock vs fast process models and parallel runtimes; returns the section's JSON payload."""
+    log = ctx.log
+    found, skipped = find_shipped(ctx.models_dir)
     out: dict[str, Any] = {"skipped": skipped}
     shipped = next(iter(found.values()), None)
     if shipped is not None:

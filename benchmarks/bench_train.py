@@ -10,7 +10,9 @@ repeat (same round) before the median.
 Configurations: the offline default (ndigits frames, ``small_snn``, 2x34x34, T=10) and
 N-Caltech101-shaped random spikes (2x48x48, T=10, 101 classes, 10 % of pixels spiking) with the
 small default model and the reference ``vgg_snn``. ``vgg_snn`` takes seconds per step on a CPU,
-so it gets a small batch and few steps (see :class:`benchmarks.settings.Settings`).
+so it gets a small batch and few steps (see :class:`benchmarks.settings.Settings`). The TKS
+hyper-parameters are the training defaults (:data:`tks_lava.training.config.COMMON_DEFAULTS`:
+the paper's event-data values, lam at its maximum).
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ from typing import Any
 
 import torch
 
-from benchmarks.settings import LOSS_HPARAMS, METHODS, TKS_LAM, Settings
-from benchmarks.stats import paired_ratios, rates, summarize
+from benchmarks.settings import METHODS, RunContext, Settings
+from benchmarks.timing import paired_ratios, rates, summarize
+from tks_lava.training.config import COMMON_DEFAULTS
 
 NCALTECH_SHAPE = (2, 48, 48)
 NCALTECH_CLASSES = 101
 TIMESTEPS = 10
 SPIKE_DENSITY = 0.1
+#: hyper-parameters of the timed losses and the TKS weight lam (the training defaults)
+LOSS_HPARAMS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+    "tks": {"temperature": COMMON_DEFAULTS["temperature"]},
+    "tet": {},
+}
+TKS_LAM = COMMON_DEFAULTS["lam_max"]
 
 
 def ndigits_batch(batch: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -123,23 +133,25 @@ def time_methods(
     }
 
 
-def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
+def configs(s: Settings) -> list[tuple[str, str, Callable, int, int, int]]:
+    """The timed configurations: key, architecture, data, batch, steps and repeats."""
+    small = (s.train_batch, s.train_steps, s.train_repeats)
+    vgg = (s.vgg_batch, s.vgg_steps, s.vgg_repeats)
+    return [
+        ("ndigits/small_snn", "small_snn", ndigits_batch, *small),
+        ("ncaltech-shape/small_snn", "small_snn", random_batch, *small),
+        ("ncaltech-shape/vgg_snn", "vgg_snn", random_batch, *vgg),
+    ]
+
+
+def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """All training configurations; returns the section's JSON payload."""
-    s = settings
-    configs = [
-        ("ndigits/small_snn", "small_snn", ndigits_batch, s.train_batch, s.train_steps,
-         s.train_repeats),
-        ("ncaltech-shape/small_snn", "small_snn", random_batch, s.train_batch, s.train_steps,
-         s.train_repeats),
-        ("ncaltech-shape/vgg_snn", "vgg_snn", random_batch, s.vgg_batch, s.vgg_steps,
-         s.vgg_repeats),
-    ]  # fmt: skip
     results = {}
-    for key, arch, data_fn, batch, steps, repeats in configs:
-        log(f"training: {key}, batch {batch}, {steps} step(s) x {repeats} repeat(s) per method")
+    for key, arch, data_fn, batch, steps, repeats in configs(settings):
+        ctx.log(f"training: {key}, batch {batch}, {steps} step(s) x {repeats} repeat(s) per method")
         x, y, classes = data_fn(batch)
         t0 = time.perf_counter()
-        results[key] = time_methods(arch, x, y, classes, steps, repeats, log)
+        results[key] = time_methods(arch, x, y, classes, steps, repeats, ctx.log)
         results[key]["data"] = (
             "ndigits train frames (offline default)"
             if data_fn is ndigits_batch

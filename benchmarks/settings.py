@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from tks_lava.model.shipped import SHIPPED  # noqa: F401  (the shipped models the sections measure)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -16,11 +15,16 @@ DEFAULT_MARKDOWN = REPO / "BENCHMARKS.md"
 
 #: loss methods timed by the training section, in the interleaving order
 METHODS = ("baseline", "tks", "tet")
-#: hyper-parameters of the timed losses (TKS: the paper's event-data values, lam = lam_max)
-LOSS_HPARAMS: dict[str, dict[str, Any]] = {"baseline": {}, "tks": {"temperature": 5.0}, "tet": {}}
-TKS_LAM = 0.3
-#: confidence thresholds of the early-exit sweep
-THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a section's ``run(settings, ctx)`` needs besides the sizes: where the shipped models
+    are (None = ``netx_models/``), where outputs such as plots go, and how to log progress."""
+
+    out_dir: Path = DEFAULT_OUT
+    models_dir: Path | None = None
+    log: Callable[[str], None] = print
 
 
 @dataclass(frozen=True)

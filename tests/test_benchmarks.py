@@ -1,4 +1,5 @@
-"""The benchmark suite's pure helpers: statistics, SynOps counting, Markdown rendering."""
+"""The benchmark suite's pure helpers: statistics, SynOps counting, Markdown rendering, and the
+section table that the runner and the renderer share."""
 
 from __future__ import annotations
 
@@ -7,18 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import render
+from benchmarks import render, render_lava_exit
+from benchmarks.count_synops import align_steps, ops_at_exit
+from benchmarks.formatting import Page, fmt_num, fmt_stat
 from benchmarks.machine import choose_threads, ram_gib
-from benchmarks.report import markdown_table, to_jsonable, write_json
-from benchmarks.stats import (
-    fmt_num,
-    fmt_stat,
-    interleaved_timings,
-    paired_ratios,
-    rates,
-    summarize,
-)
-from benchmarks.synops import align_steps, ops_at_exit
+from benchmarks.sections import SECTIONS
+from benchmarks.timing import interleaved_timings, paired_ratios, rates, summarize
+from tks_lava.io import markdown_table, to_jsonable, write_json_atomic
 from tks_lava.metrics.synops import axis_fanout, conv_fanout, synaptic_ops
 from tks_lava.provenance import cpu_model
 
@@ -121,7 +117,7 @@ def test_align_steps_and_ops_at_exit():
 def test_synops_counter_on_a_tiny_slayer_network():
     import torch
 
-    from benchmarks.synops import SynOpsCounter
+    from benchmarks.count_synops import SynOpsCounter
     from tks_lava.model.network import build_model, encode_spikes, make_config
 
     torch.manual_seed(0)
@@ -159,7 +155,7 @@ def test_markdown_table_renders_alignment_and_escapes_pipes():
 def test_json_helpers_write_plain_json(tmp_path):
     payload = {"a": np.float64(1.5), "b": np.arange(3), "c": (1, float("nan"))}
     assert to_jsonable(payload) == {"a": 1.5, "b": [0, 1, 2], "c": [1, None]}
-    path = write_json(tmp_path / "x" / "r.json", payload)
+    path = write_json_atomic(tmp_path / "x" / "r.json", to_jsonable(payload))
     assert json.loads(path.read_text())["b"] == [0, 1, 2]
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temp file left
 
@@ -194,24 +190,36 @@ def test_summary_and_markdown_with_missing_sections_and_models():
         }
     }
     summary = render.build_summary({"lava": lava}, machine)
-    for key in ("train_time_ratio_tks_over_baseline", "lava_steps_per_s",
-                "cached_frames_samples_per_s", "binning_samples_per_s"):  # fmt: skip
+    for key in (
+        "train_time_ratio_tks_over_baseline",
+        "lava_steps_per_s",
+        "cached_frames_samples_per_s",
+        "binning_samples_per_s",
+    ):
         assert key in summary and summary[key] is None
     assert summary["skipped"] == {"lava": {"ndigits_tks": "not found"}}
-    text = render.render_markdown({"lava": lava}, summary, "python -m benchmarks.run")
+    text = render.render_markdown({"lava": lava}, summary, "python -m benchmarks")
     assert "## Training throughput" in text and "Not run." in text
     assert "**Skipped ndigits_tks**: not found" in text
 
 
 def test_lava_exit_summary_and_table_from_hand_numbers():
-    from benchmarks.render_exit import lava_exit_lines, lava_exit_summary
-
     def row(th, steps, same=True):
-        return {"threshold": th, "samples": 2, "lava_steps": steps, "predicted_steps": steps,
-                "steps_saved": 1 - steps / 30, "mean_exit_step": 2.0,
-                "post_hoc_mean_exit_step": 2.0, "accuracy": 0.5, "post_hoc_accuracy": 0.5,
-                "run_s": 1.0, "wall_speedup": 2.0, "matches_post_hoc": same,
-                "synops_per_sample": 1234.0}  # fmt: skip
+        return {
+            "threshold": th,
+            "samples": 2,
+            "lava_steps": steps,
+            "predicted_steps": steps,
+            "steps_saved": 1 - steps / 30,
+            "mean_exit_step": 2.0,
+            "post_hoc_mean_exit_step": 2.0,
+            "accuracy": 0.5,
+            "post_hoc_accuracy": 0.5,
+            "run_s": 1.0,
+            "wall_speedup": 2.0,
+            "matches_post_hoc": same,
+            "synops_per_sample": 1234.0,
+        }
 
     stat = {"median": 1.5, "min": 1.4, "max": 1.6, "n": 3}
     results = {
@@ -226,7 +234,7 @@ def test_lava_exit_summary_and_table_from_hand_numbers():
                 "samples": 2,
                 "window": {"steps": 30, "run_s": 2.0},
                 "thresholds": [row(0.9, 20, same=False)],
-            },  # fmt: skip
+            },
         },
         "timing_model": "a",
         "timing": {
@@ -234,14 +242,14 @@ def test_lava_exit_summary_and_table_from_hand_numbers():
             "repeats": 3,
             "exit_over_full_controller": stat,
             "speedup_over_window": {"exit_0.9": stat, "exit_0.9_no_synops": stat, "exit_1.0": stat},
-        },  # fmt: skip
+        },
     }
-    s = lava_exit_summary(results)
+    s = render_lava_exit.summary({"results": results})
     assert s["lava_exit_steps_saved_0.9"] == pytest.approx(1 - 12 / 30)  # the first model's
     assert s["lava_exit_wall_speedup_0.9"] == 1.5
     assert s["lava_exit_matches_post_hoc"] is False  # one mismatch anywhere is reported
-    assert set(lava_exit_summary(None).values()) == {None}
-    text = "\n".join(lava_exit_lines({"results": results}))
+    assert set(render_lava_exit.summary(None).values()) == {None}
+    text = "\n".join(render_lava_exit.lines({"results": results}))
     assert "| a | exit > 0.9 | 2 | 12 | 12 | 60.0% |" in text and "**no**" in text
     assert "1.50 [1.40, 1.60]x" in text
 
@@ -251,8 +259,124 @@ def test_pool_fanout_counts_the_row_slayer_pads_odd_inputs_with():
 
     from lava.lib.dl import slayer
 
-    from benchmarks.synops import block_fanout
+    from benchmarks.count_synops import block_fanout
 
     block = SimpleNamespace(synapse=slayer.synapse.Pool(2))
     fan = block_fanout(block, (1, 5, 3))  # SLAYER pads 5 -> 6 and 3 -> 4: every pixel is read
     assert fan.shape == (5, 3) and (fan == 1).all()
+
+
+def test_markdown_table_alignment_letters_and_the_study_style():
+    assert markdown_table(["a", "b", "c"], [[1, 2, 3]], "-cr").splitlines() == [
+        "| a | b | c |",
+        "| --- | :---: | ---: |",
+        "| 1 | 2 | 3 |",
+    ]
+    with pytest.raises(ValueError, match="align"):
+        markdown_table(["a", "b"], [[1, 2]], "lx")
+
+
+# ----------------------------------------------------------------------------- section table
+
+
+def test_section_table_names_modules_and_renderers():
+    import importlib.util
+
+    assert list(SECTIONS) == ["train", "data", "lava", "lava_speed", "early_exit", "lava_exit"]
+    keys: list[str] = []
+    for name, spec in SECTIONS.items():
+        assert spec.name == name
+        assert importlib.util.find_spec(spec.bench) is not None, spec.bench
+        keys += spec.render.summary(None)  # a section without a file still has its keys
+        for label, value, key in spec.render.figures({}):
+            assert label and value in ("n/a", "") and key in spec.render.summary(None)
+    assert len(keys) == len(set(keys)), "two sections write the same summary.json key"
+
+
+def test_a_new_section_is_one_row_of_the_table(monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmarks.sections import SectionSpec
+
+    renderer = SimpleNamespace(
+        summary=lambda sec: {"x_speed": None if sec is None else sec["results"]["speed"]},
+        figures=lambda summary: [["x speed", str(summary["x_speed"]), "x_speed"]],
+        lines=lambda sec, page=None: [f"x ran {sec['results']['speed']}"],
+    )
+    monkeypatch.setitem(SECTIONS, "x", SectionSpec("x", "X section", "benchmarks.x", renderer, 5))
+    machine = {"date": "d", "versions": {}}
+    sections = {"x": {"run_date": "d", "results": {"speed": 7}}}
+    summary = render.build_summary(sections, machine)
+    assert summary["x_speed"] == 7 and summary["lava_steps_per_s"] is None
+    text = render.render_markdown(sections, summary, "python -m benchmarks --only x")
+    assert "## X section\n\nx ran 7" in text and "| x speed | 7 | `x_speed` |" in text
+
+
+def test_committed_results_regenerate_identically():
+    """BENCHMARKS.md and summary.json are what the renderer makes of the section files: after
+    changing a renderer, rebuild them with ``python -m benchmarks --render-only``."""
+    from benchmarks.__main__ import render_results
+    from benchmarks.settings import DEFAULT_MARKDOWN, DEFAULT_OUT
+
+    last = json.loads((DEFAULT_OUT / "summary.json").read_text())
+    summary, text = render_results(DEFAULT_OUT, DEFAULT_MARKDOWN, last["machine"], last)
+    fix = "stale: run `python -m benchmarks --render-only`"
+    assert json.dumps(summary, indent=1) + "\n" == (DEFAULT_OUT / "summary.json").read_text(), fix
+    assert text == DEFAULT_MARKDOWN.read_text(), fix
+
+
+# ----------------------------------------------------------------------------- machine text
+
+
+def _full_sections(elapsed_s):
+    return {name: {"quick": False, "elapsed_s": elapsed_s} for name in SECTIONS}
+
+
+def test_full_run_time_comes_from_the_section_times_and_the_measured_cores():
+    summary = {"machine": {"cores": 16, "usable_cores": 8}}
+    # six sections of 150 s: 15 minutes, on the 8 usable cores
+    assert render.full_run_note(_full_sections(150.0), summary) == " (about 15 minutes on 8 cores)"
+    partial = _full_sections(150.0)
+    partial.pop("data")
+    assert render.full_run_note(partial, summary) == ""
+    quick = _full_sections(150.0)
+    quick["lava"]["quick"] = True
+    assert render.full_run_note(quick, summary) == ""
+
+
+def test_projection_sentence_follows_the_cores_the_section_ran_on():
+    from benchmarks import render_lava_speed
+
+    results = {
+        "vgg": {
+            "input_shape": [2, 48, 48],
+            "input_rate": 0.1,
+            "step_s": {"reference": 4.0, "fast": 0.01},
+            "steps_timed": {"reference": 3, "fast": 24},
+            "fast_over_reference": 400.0,
+            "window": 14,
+            "samples_per_s_fast": 0.87,  # 870 samples / 0.87 per s = 1000 s
+        }
+    }
+    two = "\n".join(render_lava_speed.lines({"results": results, "machine": {"cores": 2}}))
+    assert "**0.28 h**" in two and "this 2-core machine a second job only competes" in two
+    many = "\n".join(render_lava_speed.lines({"results": results, "machine": {"cores": 16}}))
+    assert "this 16-core machine can run several side by side" in many
+
+
+def test_plot_links_are_relative_to_the_page_whatever_path_the_file_stored(tmp_path):
+    page = Page(tmp_path / "BENCHMARKS.md", tmp_path / "benchmarks" / "results")
+    assert page.link("early_exit.png") == "benchmarks/results/early_exit.png"
+    assert page.link("/elsewhere/results/early_exit.png") == "benchmarks/results/early_exit.png"
+    assert Page().link("/elsewhere/early_exit.png") == "early_exit.png"
+
+
+def test_full_run_estimate_from_a_quick_early_exit_section():
+    from benchmarks.__main__ import TEST_SIZE, estimate_full_run
+
+    quick = {
+        "early_exit": {"elapsed_s": 10.0, "results": {"models": {"a": {"samples": 64}}}},
+        "lava_speed": {"elapsed_s": 99.0, "results": {}},  # no estimator: left out
+    }
+    est = estimate_full_run(quick)
+    assert est == {"early_exit": pytest.approx(10.0 * TEST_SIZE / 64), "total": est["early_exit"]}

@@ -147,7 +147,7 @@ def test_exit_in_lava_decides_as_post_hoc_and_resets_exactly(tmp_path, no_leftov
 
 def _slayer_synops(net, frames: torch.Tensor) -> list[np.ndarray]:
     """SLAYER's raw SynOps (N, columns) per weighted block on ``frames`` padded with zeros."""
-    from benchmarks.synops import block_fanout
+    from benchmarks.count_synops import block_fanout
 
     padded = torch.cat([frames, torch.zeros_like(frames), torch.zeros_like(frames)], dim=-1)
     per_layer = []

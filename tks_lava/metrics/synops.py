@@ -12,7 +12,7 @@ synapse (one accumulate on Loihi). The SynOps of a layer at a step are therefore
 * pooling (a per-channel sum): as a convolution with one output channel per input channel.
 
 Counting is structural (a zero weight still counts). Used by the PyTorch benchmark counter
-(``benchmarks/synops.py``) and by the Lava early-exit controller (:func:`lava_fanout`), which
+(``benchmarks/count_synops.py``) and by the Lava early-exit controller (:func:`lava_fanout`), which
 counts the spikes the simulation actually produced.
 """
 

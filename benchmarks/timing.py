@@ -1,4 +1,4 @@
-"""Pure helpers for repeated measurements: summaries, paired ratios, timing, number formatting.
+"""Pure helpers for repeated measurements: summaries, paired ratios, interleaved timing.
 
 Every benchmark figure is a list of repeated measurements summarised as
 ``{"median", "min", "max", "n", "values"}`` (:func:`summarize`). Ratios between two methods are
@@ -71,34 +71,3 @@ def interleaved_timings(
         for name, fn in fns.items():
             out[name].append(time_call(fn)[0])
     return out
-
-
-def fmt_num(x: float | None) -> str:
-    """A number with about 3 significant digits, thousands separated: 12,345 / 123 / 1.23."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    x = float(x)
-    ax = abs(x)
-    if ax >= 100:
-        return f"{x:,.0f}"
-    if ax >= 10:
-        return f"{x:.1f}"
-    if ax >= 1:
-        return f"{x:.2f}"
-    if ax == 0:
-        return "0"
-    return f"{x:.3g}"
-
-
-def fmt_stat(stat: Stat | None, fmt: Callable[[float | None], str] = fmt_num) -> str:
-    """``median [min, max]`` of a :func:`summarize` result; just the value if only one run."""
-    if not stat or stat.get("median") is None:
-        return "n/a"
-    if stat.get("n", 0) <= 1 or stat["min"] == stat["max"]:
-        return fmt(stat["median"])
-    return f"{fmt(stat['median'])} [{fmt(stat['min'])}, {fmt(stat['max'])}]"
-
-
-def fmt_pct(x: float | None) -> str:
-    """A fraction in [0, 1] as a percentage with one decimal: 0.8532 -> '85.3%'."""
-    return "n/a" if x is None else f"{100 * float(x):.1f}%"

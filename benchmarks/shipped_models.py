@@ -1,13 +1,11 @@
-"""The shipped models' test data for the benchmarks (finding and checking them:
-:mod:`tks_lava.model.shipped`)."""
+"""The shipped models' test data for the benchmarks (finding and checking the models:
+:func:`tks_lava.model.shipped.find_shipped`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tks_lava.model.shipped import ShippedModel, find_shipped
-
-__all__ = ["ShippedModel", "find_shipped", "load_test_split"]
+from tks_lava.model.shipped import ShippedModel
 
 
 def load_test_split(shipped: ShippedModel, limit: int | None = None) -> tuple[Any, Any]:
