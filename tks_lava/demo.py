@@ -16,24 +16,25 @@ from tks_lava.model.shipped import SHIPPED, find_shipped, recipe, shipped_models
 def torch_table() -> str:
     """PyTorch per-step test accuracy recorded in the shipped cards (full test split)."""
     cards = {n: m.card for n, m in find_shipped()[0].items()}
-    lines = ["PyTorch test accuracy (from the model cards, full test split, prefix: first t "
-             "frames)",
-             "  t | " + " | ".join(f"{n:>24}" for n in cards),
-             "    | " + " | ".join(f"{'step':>11} {'mean':>12}" for _ in cards)]  # fmt: skip
+    lines = [
+        "PyTorch test accuracy (from the model cards, full test split, prefix: first t frames)",
+        "  t | " + " | ".join(f"{n:>24}" for n in cards),
+        "    | " + " | ".join(f"{'step':>11} {'mean':>12}" for _ in cards),
+    ]
     per = {n: c.torch_accuracy for n, c in cards.items()}
     for i in range(len(next(iter(per.values()))["per_step"])):
-        cells = [f"{100 * a['per_step'][i]:10.1f}% {100 * a['cumulative'][i]:11.1f}%"
-                 for a in per.values()]  # fmt: skip
+        cells = [
+            f"{100 * a['per_step'][i]:10.1f}% {100 * a['cumulative'][i]:11.1f}%"
+            for a in per.values()
+        ]
         lines.append(f"{i + 1:3d} | " + " | ".join(cells))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tks_lava.demo", description=__doc__)
-    p.add_argument(
-        "--retrain", action="store_true", default=False,
-        help="train and publish the shipped models even if they are current",
-    )  # fmt: skip
+    retrain = "train and publish the shipped models even if they are current"
+    p.add_argument("--retrain", action="store_true", help=retrain)
     p.add_argument("--limit", type=int, default=100, help="test samples to run in Lava")
     args = p.parse_args(argv)
 
@@ -46,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             if (rc := train_main(train_argv)) != 0:
                 return rc
     else:
-        print("Shipped models in netx_models/ match their cards: evaluating them "
-              "(make demo RETRAIN=1 retrains them)\n")  # fmt: skip
+        print(
+            "Shipped models in netx_models/ match their cards: evaluating them "
+            "(make demo RETRAIN=1 retrains them)\n"
+        )
     print(torch_table())
 
     from tks_lava.run_netx import main as run_netx_main

@@ -148,8 +148,12 @@ def plot_probabilities(result: RecordingResult, path: str | Path, top: int = 3) 
     ax = fig.subplots()
     for c in np.argsort(-p[-1], kind="stable")[:top]:
         ax.plot(steps, p[:, c], "o-", label=f"class {result.classes[c]}")
-    ax.set(title=f"{result.path.name}: Lava, running-mean softmax ({result.events} events)",
-           xlabel="step t (frames seen)", ylabel="probability", ylim=(0, 1.02))  # fmt: skip
+    ax.set(
+        title=f"{result.path.name}: Lava, running-mean softmax ({result.events} events)",
+        xlabel="step t (frames seen)",
+        ylabel="probability",
+        ylim=(0, 1.02),
+    )
     ax.set_xticks(steps)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -121,8 +121,10 @@ def lava_fanout(synapse: Any) -> float | np.ndarray:
         geometry = [np.broadcast_to(p[k], (2,)) for k in ("stride", "padding", "dilation")]
         if is_diagonal(w, int(p["groups"])):  # a pool exported as a conv: count the pool
             taps = (w[:, ::-1, ::-1, :] != 0).any(axis=(0, 3)).astype(np.int64)  # (kx, ky)
-            vx, vy = (axis_taps(int(p["input_shape"][a]), w.shape[1 + a],
-                                *(int(g[a]) for g in geometry)) for a in (0, 1))  # fmt: skip
+            vx, vy = (
+                axis_taps(int(p["input_shape"][a]), w.shape[1 + a], *(int(g[a]) for g in geometry))
+                for a in (0, 1)
+            )
             return (vx.T @ taps @ vy).astype(np.float64)
         return conv_fanout(
             p["input_shape"][:2], w.shape[0] // int(p["groups"]), w.shape[1:3], *geometry

@@ -21,8 +21,9 @@ _METHOD = {SHIPPED_TKS: "tks", SHIPPED_BASELINE: "baseline"}
 def recipe(name: str) -> list[str]:
     """``python -m tks_lava.train`` arguments that make (and publish) the shipped model."""
     method = _METHOD[name]
-    return ["--dataset", "ndigits", "--method", method, "--seed", "0",
-            "--out-dir", f"runs/ship-ndigits-{method}", "--publish", name]  # fmt: skip
+    out_dir = f"runs/ship-ndigits-{method}"  # names and methods hold no spaces
+    words = f"--dataset ndigits --method {method} --seed 0 --out-dir {out_dir} --publish {name}"
+    return words.split()
 
 
 @dataclass(frozen=True)

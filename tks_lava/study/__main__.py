@@ -21,26 +21,40 @@ REPO = Path(__file__).resolve().parents[2]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tks_lava.study", description=__doc__)
-    p.add_argument("--grid", action="append", choices=sorted(GRIDS),
-                   help="grids to train (repeatable; default: main)")  # fmt: skip
+    p.add_argument(
+        "--grid",
+        action="append",
+        choices=sorted(GRIDS),
+        help="grids to train (repeatable; default: main)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="runs at a time, one torch thread each (default: all cores)")  # fmt: skip
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs at a time, one torch thread each (default: all cores)",
+    )
     p.add_argument("--root", default="runs/study", help="run folders")
     p.add_argument("--data-root", help="ndigits folder (default: generated in the cache)")
     p.add_argument("--out-json", default=str(REPO / "benchmarks/results/study.json"))
     p.add_argument("--out-md", default=str(REPO / "STUDY.md"))
     p.add_argument(
-        "--report-only", action="store_true",
+        "--report-only",
+        action="store_true",
         help="train nothing; evaluate and report the runs that are done",
-    )  # fmt: skip
+    )
     return p
 
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True,
-                             capture_output=True, text=True)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

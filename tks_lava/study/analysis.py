@@ -76,7 +76,7 @@ def run_metrics(run: dict[str, Any]) -> dict[str, Any]:
             "thresholds": list(THRESHOLDS),
             "accuracy": curve.accuracy.tolist(),
             "mean_steps": curve.mean_steps.tolist(),
-        },  # fmt: skip
+        },
         "aurc": metrics.aurc(logits, labels),
         "cpu_s": run["cost"].get("cpu_s"),
         "wall_s": run["cost"].get("wall_s"),
@@ -124,8 +124,8 @@ def compare(
         ca, cb = correct(ra, protocol, t), correct(rb, protocol, t)
         b, c = discordant(ca, cb)
         seed = ra["card"].hyperparameters["seed"]
-        per_seed.append({"seed": seed, "diff": float(ca.mean() - cb.mean()), "b": b, "c": c,
-                         "p_mcnemar": mcnemar_exact(b, c)})  # fmt: skip
+        diff, p_exact = float(ca.mean() - cb.mean()), mcnemar_exact(b, c)
+        per_seed.append({"seed": seed, "diff": diff, "b": b, "c": c, "p_mcnemar": p_exact})
     stat, p = cmh_test(paired_strata([(s["b"], s["c"]) for s in per_seed]))
     diffs = [s["diff"] for s in per_seed]
     signs = {int(np.sign(d)) for d in diffs}
@@ -155,8 +155,12 @@ def family(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def tests_at(trained_t: int) -> list[tuple[str, int]]:
     """(protocol, t) pairs tested: every pre-registered t under both protocols, except the
     re-binned T' = T, whose frames are the prefix protocol's at t = T (the same test twice)."""
-    return [(p, t) for p in ("prefix", "rebinned") for t in TEST_STEPS
-            if not (p == "rebinned" and t == trained_t)]  # fmt: skip
+    return [
+        (p, t)
+        for p in ("prefix", "rebinned")
+        for t in TEST_STEPS
+        if not (p == "rebinned" and t == trained_t)
+    ]
 
 
 def analyse(
@@ -166,18 +170,25 @@ def analyse(
     runs = {a.name: [load_run(run_dir(root, a, s)) for s in seeds] for a in [*main, *extra]}
     per_run = {name: [run_metrics(r) for r in rs] for name, rs in runs.items()}
     by_method = {a.method: a.name for a in main}
-    pairs = [(by_method[a], by_method[b]) for a, b in MAIN_COMPARISONS
-             if a in by_method and b in by_method]  # fmt: skip
+    pairs = [
+        (by_method[a], by_method[b])
+        for a, b in MAIN_COMPARISONS
+        if a in by_method and b in by_method
+    ]
     trained_t = runs[main[0].name][0]["prefix"].shape[-1]
     tests = tests_at(trained_t)
-    confirmatory = family([
-        {"a": a, "b": b, **compare(runs[a], runs[b], p, t)} for a, b in pairs for p, t in tests
-    ])  # fmt: skip
+    confirmatory = family(
+        [{"a": a, "b": b, **compare(runs[a], runs[b], p, t)} for a, b in pairs for p, t in tests]
+    )
     reference = by_method.get("baseline")
-    exploratory = family([
-        {"a": arm.name, "b": reference, **compare(runs[arm.name], runs[reference], p, t)}
-        for arm in extra if reference is not None for p, t in tests
-    ])  # fmt: skip
+    exploratory = family(
+        [
+            {"a": arm.name, "b": reference, **compare(runs[arm.name], runs[reference], p, t)}
+            for arm in extra
+            if reference is not None
+            for p, t in tests
+        ]
+    )
     return {
         "dataset": "ndigits",
         "seeds": list(seeds),

@@ -155,8 +155,9 @@ def run_study(
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
             futures = {pool.submit(train_run, a, s, str(root), data_root): (a, s) for a, s in todo}
-            bar = tqdm(as_completed(futures), total=len(futures), desc="study runs",
-                       disable=not progress)  # fmt: skip
+            bar = tqdm(
+                as_completed(futures), total=len(futures), desc="study runs", disable=not progress
+            )
             for fut in bar:
                 rec = fut.result()
                 done.append(rec)
@@ -178,8 +179,7 @@ def evaluate_all(
 
     runs = [run_dir(Path(root), a, s) for a in arm_list for s in seeds]
     todo_eval = [p for p in runs if is_trained(p) and not is_evaluated(p)]
-    for path in tqdm(todo_eval, desc="re-binned eval",
-                     disable=not progress):  # fmt: skip
+    for path in tqdm(todo_eval, desc="re-binned eval", disable=not progress):
         evaluate_run(path, data_root=data_root)
 
 

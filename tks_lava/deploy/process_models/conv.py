@@ -106,14 +106,9 @@ class FastConvModel(PyConvModelFixed):
         # Outside what a float GEMM reproduces (or Lava's int8 ``groups`` Var wrapped, 128+
         # groups): run the stock code, so that the result is Lava's whatever it is.
         dtype = exact_dtype(bound)
+        geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
         if dtype is None:
-            a_out = utils.conv(
-                s_in, self.weight, self.kernel_size, self.stride, self.padding,
-                self.dilation, self.groups[0],
-            )  # fmt: skip
+            a_out = utils.conv(s_in, self.weight, *geometry, self.groups[0])
         else:
-            a_out = conv_gemm(
-                s_in, mats, tuple(self.kernel_size), tuple(self.stride), tuple(self.padding),
-                tuple(self.dilation), dtype,
-            ).astype(np.int32)  # fmt: skip
+            a_out = conv_gemm(s_in, mats, *map(tuple, geometry), dtype).astype(np.int32)
         self.a_buf = utils.signed_clamp(a_out, bits=24)
