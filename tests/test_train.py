@@ -13,6 +13,7 @@ from tks_lava import training
 from tks_lava.data import NDigitsParams, generate_ndigits
 from tks_lava.model import export
 from tks_lava.model.card import ModelCard
+from tks_lava.model.evaluation import forward_logits
 from tks_lava.model.network import ModelConfig, make_config
 from tks_lava.train import build_parser, main
 from tks_lava.training import TrainConfig, resolve_config
@@ -125,7 +126,7 @@ def test_cli_run_end_to_end(straight_run, tiny):
     model = export.load_torch_model(out / card.weights_file)
     assert model.latency == card.latency
     data = training.load_data(config, progress=False)
-    logits, labels = training.evaluate(model, data.test, batch_size=8)
+    logits, labels = forward_logits(model, data.test, batch_size=8)
     assert logits.shape == (3, 3, 10)
     assert training.accuracies(logits, labels)["per_step"] == card.torch_accuracy["per_step"]
     saved = np.load(out / "test_logits.npz")

@@ -73,6 +73,15 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
+def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the file ``src`` to ``dst`` atomically."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
 def write_npz_atomic(path: str | os.PathLike, **arrays: Any) -> Path:
     """Write ``arrays`` as an uncompressed ``.npz`` at ``path`` (name kept as given), atomically."""
     import numpy as np

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tks_lava.data.frames import FrameConfig
-from tks_lava.io import atomic_path, sha256_file
+from tks_lava.io import sha256_file, write_json_atomic
 from tks_lava.model.network import ArchitectureError, ModelConfig
 
 CARD_FORMAT = "tks_lava.model_card/2"
@@ -142,10 +142,7 @@ class ModelCard:
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write the card as JSON, atomically."""
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json_atomic(path, self.to_dict())
 
     def files(self, card_path: str | os.PathLike) -> dict[str, Path]:
         """Paths of the ``net`` and ``weights`` files (they sit beside the card)."""

@@ -10,14 +10,13 @@ how it was trained and chosen, how accurate it is; :mod:`tks_lava.model.card`).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import tks_lava
-from tks_lava.io import atomic_path
+from tks_lava.io import atomic_path, copy_atomic
 from tks_lava.model.card import ModelCard
 from tks_lava.model.network import ArchitectureError, ModelConfig, SpikingNet, build_model
 
@@ -106,14 +105,6 @@ def _match_weight_norm(model: SpikingNet, state: dict[str, torch.Tensor]) -> Non
 
 
 # ----------------------------------------------------------------------------- publishing
-def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Copy ``src`` to ``dst`` through a temp file beside ``dst`` and ``os.replace``."""
-    dst = Path(dst)
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
-    return dst
-
-
 def publish(
     card_path: str | os.PathLike, name: str, publish_dir: str | os.PathLike | None = None
 ) -> dict[str, Path]:

@@ -24,7 +24,6 @@ epoch ``e`` is ``lam_schedule(e - 1, epochs, lam_max)``.
 
 from __future__ import annotations
 
-from tks_lava.model.evaluation import forward_logits as evaluate
 from tks_lava.training.config import (
     COMMON_DEFAULTS,
     DATASET_DEFAULTS,
@@ -70,7 +69,6 @@ __all__ = [
     "config_to_argv",
     "dataset_defaults",
     "epoch_order",
-    "evaluate",
     "finish",
     "format_accuracy_table",
     "load_data",
