@@ -119,12 +119,11 @@ def classify_recordings(
     progress: bool = False,
 ) -> list[RecordingResult]:
     """Run every recording under ``path`` through the card's model in Lava (one runtime)."""
+    from tks_lava.deploy.netx_eval import load_checked_card
     from tks_lava.deploy.window import run_lava, torch_logits
     from tks_lava.model.export import load_torch_model
 
-    card = ModelCard.load(card_path)
-    files = card.files(card_path)
-    card.verify(files["net"])
+    _, card, files = load_checked_card(card_path)
     paths = recording_files(path)
     framed = [recording_frames(p, card, allow_small) for p in paths]
     x = torch.cat([f[0] for f in framed])
