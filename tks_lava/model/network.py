@@ -162,9 +162,10 @@ class SpikingNet(torch.nn.Module):
         import h5py
 
         # A forward refreshes each synapse's weight from weight norm's g and v (only a forward
-        # recomputes it, and export reads ``weight``); it also sets SLAYER's neuron shapes.
+        # recomputes it, and export reads ``weight``); it also sets SLAYER's neuron shapes. The
+        # delay shifts stay off in it: on a GPU they need SLAYER's JIT-compiled shift kernel.
         device = next(self.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), self.delay_shifts_off():
             self.forward_raw(torch.zeros(1, *self.config.input_shape, 1, device=device))
         with h5py.File(path, "w") as h:
             layers = h.create_group("layer")

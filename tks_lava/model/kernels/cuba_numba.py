@@ -1,0 +1,155 @@
+"""SLAYER's leaky-integrator step, compiled for the CPU with numba (one loop per neuron).
+
+lava-dl runs :func:`~lava.lib.dl.slayer.neuron.dynamics.leaky_integrator._li_dynamics_fwd` and
+``_li_dynamics_bwd`` as Python loops over time, each step a handful of whole-tensor torch ops.
+These kernels walk each neuron's time row once, in the same fixed-point arithmetic, so every
+output bit is the same (see :mod:`tks_lava.model.kernels.cuba_torch` for the rules, stated once):
+
+* forward, per step: ``y = rtz(y * decay_int, 12) + int64(float32(w_scale) * x)``; output
+  ``float32(y) / w_scale``; reset ``y = 0`` where ``float32(y) >= float32(threshold)``;
+* backward: ``g[T-1] = go[T-1]``, ``g[n] = a * g[n+1] + go[n]`` in float32 (a multiply then an
+  add, never fused), ``a = float32(1 - decay / 4096)``.
+
+Rows are the state's elements in C order; the decay is one value or one per row (the caller
+broadcasts it as torch would). numba wheels bundle LLVM, so no
+compiler is needed at install or run time. Compiled code is cached on disk next to this file or
+in numba's user cache when that is writable, and compiled in memory otherwise. The kernels release
+the GIL; rows are split over ``torch.get_num_threads()`` threads (a pool of ours, safe to call
+from several threads at once, unlike numba's own ``workqueue`` threading layer).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; the torch path still works
+    numba = None
+
+#: why numba cannot be used here ("" when it can)
+UNAVAILABLE = "" if numba is not None else "numba is not installed (pip install numba)"
+#: rows * steps below which one thread does the whole layer (thread hand-off costs ~10 us)
+MIN_PARALLEL_WORK = 1 << 16
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``numba.njit(nogil=True)``, cached on disk where numba finds a writable cache folder."""
+    try:
+        return numba.njit(nogil=True, cache=True)(func)
+    except RuntimeError:  # "cannot cache function ...: no locator available": read-only install
+        return numba.njit(nogil=True, cache=False)(func)
+
+
+def _forward_rows(x, decay_int, state, w_scale, threshold, reset, out, start, stop):  # noqa: ANN001
+    """Rows ``start:stop`` of the integrator (numba compiles it; the arguments are arrays)."""
+    k = decay_int.shape[0]
+    steps = x.shape[1]
+    for i in range(start, stop):
+        d = decay_int[i % k]
+        y = state[i]
+        for n in range(steps):
+            p = y * d
+            y = p >> 12 if p > 0 else -((-p) >> 12)  # shift rounding toward zero
+            y += np.int64(w_scale * x[i, n])
+            yf = np.float32(y)
+            out[i, n] = yf / w_scale
+            if reset and yf >= threshold:
+                y = 0
+
+
+def _backward_rows(grad_out, coef, grad_in, start, stop):  # noqa: ANN001
+    """Rows ``start:stop`` of the reverse-time recurrence (float32 multiply, then add)."""
+    k = coef.shape[0]
+    steps = grad_out.shape[1]
+    for i in range(start, stop):
+        a = coef[i % k]
+        g = grad_out[i, steps - 1]
+        grad_in[i, steps - 1] = g
+        for n in range(steps - 2, -1, -1):
+            g = a * g + grad_out[i, n]
+            grad_in[i, n] = g
+
+
+if numba is not None:
+    _forward_kernel = _jit(_forward_rows)
+    _backward_kernel = _jit(_backward_rows)
+
+
+def _split(rows: int, steps: int, run: Callable[[int, int], None]) -> None:
+    """Call ``run(start, stop)`` over row chunks, one per torch intra-op thread."""
+    global _pool, _pool_size
+    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    if threads == 1 or rows * steps < MIN_PARALLEL_WORK or rows < threads:
+        run(0, rows)
+        return
+    if _pool is None or _pool_size < threads:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tks-cuba")
+        _pool_size = threads
+    bounds = np.linspace(0, rows, threads + 1).astype(np.int64)
+    futures = [
+        _pool.submit(run, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    for future in futures:
+        future.result()
+
+
+def forward(
+    x: torch.Tensor,
+    decay_int: torch.Tensor,
+    state_int: torch.Tensor,
+    w_scale: float,
+    threshold: float,
+    reset: bool,
+) -> torch.Tensor:
+    """Integrator output for ``x`` (..., T) float32 on the CPU, same shape.
+
+    ``decay_int`` int64 = ``4096 - decay``, one value or one per row; ``state_int`` int64, one
+    per row; ``threshold``
+    is the scaled threshold (``threshold * w_scale``), used only when ``reset``.
+    """
+    steps = x.shape[-1]
+    rows = x.detach().reshape(-1, steps).contiguous().numpy()
+    out = np.empty_like(rows)
+    decay = decay_int.reshape(-1).contiguous().numpy()
+    state = state_int.reshape(-1).contiguous().numpy()
+    ws, th = np.float32(w_scale), np.float32(threshold)
+
+    def run(start: int, stop: int) -> None:
+        _forward_kernel(rows, decay, state, ws, th, bool(reset), out, start, stop)
+
+    _split(rows.shape[0], steps, run)
+    return torch.from_numpy(out).reshape(x.shape)
+
+
+def backward(grad_output: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Gradient at the integrator's input for ``grad_output`` (..., T) float32 on the CPU.
+
+    ``coef`` float32 = ``1 - decay / 4096`` as torch computes it, one value or one per row.
+    """
+    steps = grad_output.shape[-1]
+    rows = grad_output.detach().reshape(-1, steps).contiguous().numpy()
+    grad_in = np.empty_like(rows)
+    a = coef.detach().reshape(-1).to(torch.float32).contiguous().numpy()
+
+    def run(start: int, stop: int) -> None:
+        _backward_kernel(rows, a, grad_in, start, stop)
+
+    _split(rows.shape[0], steps, run)
+    return torch.from_numpy(grad_in).reshape(grad_output.shape)
+
+
+def version() -> str:
+    """numba's version, or why it is not there."""
+    return f"numba {numba.__version__}" if numba is not None else UNAVAILABLE
