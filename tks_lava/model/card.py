@@ -51,6 +51,10 @@ class ModelCard:
         history: one row per epoch (losses and parts, lr, lam, teacher fraction, validation
             per-step accuracy, seconds).
         train_time_s, command, created, versions: cost, how to reproduce, when, with what.
+        environment: where and from which code it was trained (optional: older cards lack
+            it): ``device``, ``device_name``, ``neuron_kernels``, ``threads``,
+            ``deterministic``, ``git_commit`` (None outside a git checkout), ``git_dirty``,
+            ``invoked`` (the command as typed; ``command`` pins every setting).
     """
 
     net_file: str
@@ -72,6 +76,7 @@ class ModelCard:
     created: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     dataset_params: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
     format: str = CARD_FORMAT
 
     @property
