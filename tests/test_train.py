@@ -115,7 +115,12 @@ def test_cli_run_end_to_end(straight_run, tiny):
     assert card.model_config == make_config("tiny_snn", (2, 34, 34), 3)
     assert card.torch_accuracy["n"] == 3 and len(card.torch_accuracy["per_step"]) == 10
     assert card.torch_accuracy["protocol"] == "prefix"
-    assert card.command.startswith("python -m tks_lava.train --data-root")
+    # the card's command pins every setting (what ran), the typed one is kept beside it
+    assert card.command.startswith("python -m tks_lava.train --dataset ndigits --method tks")
+    assert f"--threads {torch.get_num_threads()} --deterministic" in card.command
+    assert "--device cpu --neuron-kernels exact" in card.command
+    assert card.environment["invoked"].startswith("python -m tks_lava.train --data-root")
+    assert card.environment["device"] == "cpu" and card.environment["deterministic"] is True
     assert card.epoch in (1, 2) and card.hyperparameters["lr"] == 0.01
     assert card.selection["rule"] == "val" and card.selection["val"]["n"] == 3  # 1 per class
     assert card.selection["val"]["grouped_by"] == "source image"
@@ -194,6 +199,19 @@ def test_config_to_argv_reproduces_the_config(tmp_path):
     config = resolve_config(method="baseline", frame_size="20x24", out_dir=tmp_path, lr=1e-3)
     args = build_parser().parse_args(training.config_to_argv(config))
     assert resolve_config(args) == config
+
+
+def test_a_config_saved_before_the_runtime_settings_loads(tmp_path):
+    """config.json / checkpoints written before device auto, kernels, threads and determinism
+    existed load with those at their defaults (resolved when the run starts)."""
+    old = resolve_config(out_dir=tmp_path, device="cpu").to_dict()
+    for key in ("neuron_kernels", "threads", "deterministic"):
+        del old[key]
+    config = TrainConfig.from_dict(old)
+    assert (config.device, config.neuron_kernels) == ("cpu", "exact")
+    assert config.threads is None and config.deterministic is None
+    assert {"device", "neuron_kernels", "threads", "deterministic"} <= set(training.RUNTIME_FIELDS)
+    assert resolve_config(out_dir=tmp_path).device == "auto"
 
 
 def test_model_config_round_trip():
@@ -291,8 +309,8 @@ def test_unsupported_layer_in_arch_file_is_refused_before_any_data(tmp_path, cap
     spec = tmp_path / "mine.json"
     spec.write_text(json.dumps({"layers": [{"kind": "conv", "out": 4}, {"kind": "unpool"}]}))
     out = tmp_path / "run"
-    argv = ["--dataset", "nmnist", "--data-root", str(tmp_path / "nowhere"),
-            "--arch-file", str(spec), "--out-dir", str(out)]  # fmt: skip
+    where = ["--data-root", str(tmp_path / "nowhere"), "--out-dir", str(out)]
+    argv = ["--dataset", "nmnist", "--arch-file", str(spec), *where]
     assert main(argv) == 2  # the data root does not exist either: the layer is named first
     err = capsys.readouterr().err
     assert "layer 1: layer kind 'unpool' cannot be deployed to Lava" in err
@@ -302,8 +320,8 @@ def test_unsupported_layer_in_arch_file_is_refused_before_any_data(tmp_path, cap
 
 def test_input_that_pools_to_zero_is_refused_before_any_data(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["--dataset", "nmnist", "--data-root", str(tmp_path / "nowhere"), "--model", "vgg_snn",
-            "--frame-size", "8x8", "--out-dir", str(out)]  # fmt: skip
+    where = ["--data-root", str(tmp_path / "nowhere"), "--out-dir", str(out)]
+    argv = ["--dataset", "nmnist", "--model", "vgg_snn", "--frame-size", "8x8", *where]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "vgg_snn: layer 11 (pool): input H = 1 cannot be pooled by k=2 (pools to zero)" in err
@@ -315,22 +333,23 @@ def test_pooling_arch_file_trains_publishes_and_runs_in_lava_exactly(tiny, tmp_p
     from tks_lava import run_netx
 
     spec = tmp_path / "pooled.json"
-    spec.write_text(json.dumps({"layers": [
+    layers = [
         {"kind": "conv", "out": 8, "k": 3, "padding": 1},
         {"kind": "pool", "k": 2, "stride": 2},
         {"kind": "conv", "out": 8, "k": 3, "stride": 2, "padding": 1},
         {"kind": "pool", "k": 2, "stride": 2},
         {"kind": "flatten"},
-    ]}))  # fmt: skip
+    ]
+    spec.write_text(json.dumps({"layers": layers}))
     pub = tmp_path / "netx_models"
-    argv = tiny_argv(tiny, tmp_path / "run", "--arch-file", str(spec), "--epochs", "1",
-                     "--publish", "pooled", "--publish-dir", str(pub))  # fmt: skip
+    publish = ["--publish", "pooled", "--publish-dir", str(pub)]
+    argv = tiny_argv(tiny, tmp_path / "run", "--arch-file", str(spec), "--epochs", "1", *publish)
     assert main(argv) == 0
     card = json.loads((pub / "pooled.json").read_text())
     assert card["model_config"]["name"] == "pooled" and card["latency"] == 4  # 4 blocks
     out = tmp_path / "lava.json"
-    assert run_netx.main(["--model", str(pub / "pooled.json"), "--data-root", str(tiny["root"]),
-                          "--cache-dir", str(tiny["cache"]), "--limit", "2", "--t", "3",
-                          "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    data = ["--data-root", str(tiny["root"]), "--cache-dir", str(tiny["cache"])]
+    run = ["--model", str(pub / "pooled.json"), *data, "--limit", "2", "--t", "3"]
+    assert run_netx.main([*run, "--quiet", "--out", str(out)]) == 0
     agreement = json.loads(out.read_text())["torch_agreement"]
     assert agreement["argmax_agreement"] == 1.0 and agreement["max_abs_logit_diff"] == 0.0

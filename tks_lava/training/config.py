@@ -1,8 +1,10 @@
-"""Training settings: the config of a run, the per-dataset defaults, checks, CLI round trip.
+"""Training settings: the config of a run, its checks, resuming, the CLI round trip.
 
 :class:`TrainConfig` is everything that decides a run; :func:`resolve_config` fills what is not
-given from :func:`dataset_defaults` (the dataset's framing + :data:`DATASET_DEFAULTS`); the
-architecture is checked for Lava before any data is read (:func:`check_architecture`).
+given from :func:`dataset_defaults` (:mod:`.defaults`: the dataset's framing + the training
+table); the architecture is checked for Lava before any data is read
+(:func:`check_architecture`). Where and how the run computes (``device`` ``auto``, kernels,
+threads, determinism) is resolved when it starts, by :mod:`.runtime`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from tks_lava.data.frames import FrameConfig, parse_frame_size
 from tks_lava.data.registry import get_spec
 from tks_lava.model.deployable import DeployCheck, check_deployable
+from tks_lava.model.kernels import NEURON_KERNELS
 from tks_lava.model.network import (
     ARCHITECTURES,
     NEURON_PRESETS,
@@ -30,6 +33,11 @@ from tks_lava.model.network import (
     make_config,
 )
 from tks_lava.training.augment import parse_augment
+from tks_lava.training.defaults import (  # noqa: F401  (re-exported: config's vocabulary)
+    COMMON_DEFAULTS,
+    DATASET_DEFAULTS,
+    dataset_defaults,
+)
 from tks_lava.training.losses import LOSSES, LossFn, make_loss
 
 
@@ -37,64 +45,23 @@ class ConfigError(ValueError):
     """A training configuration that cannot run (the message says which setting and why)."""
 
 
-#: Defaults shared by every dataset (the method spec: AdamW, weight decay 0.01, cosine schedule).
-COMMON_DEFAULTS: dict[str, Any] = {
-    "method": "tks",
-    "weight_decay": 0.01,
-    "warmup_epochs": 0,
-    "temperature": 5.0,  # event datasets (paper)
-    "lam_max": 0.3,  # event datasets (paper)
-    "balanced": False,
-    "val_fraction": 0.1,
-    "select": "val",
-    "augment": "none",
-    "neuron": None,
-    "seed": 0,
-    "device": "cpu",
-    "workers": 0,
-}
-
-#: Per-dataset training defaults (the one table). Framing (T, frame size) is the dataset's own
-#: (``DatasetSpec.default_timesteps`` / ``default_frame_size``), filled in by
-#: :func:`dataset_defaults`. ndigits is sized to train in minutes on 2 CPU cores (small_snn);
-#: the 48 x 48 event datasets follow the method spec (VGG-SNN, batch 128, reference lr
-#: 5e-3 x batch / 1024 with 5 warm-up epochs); N-Caltech101 samples classes evenly.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ndigits": {"model": "small_snn", "epochs": 12, "batch_size": 64, "lr": 3e-3,
-                "warmup_epochs": 1},
-    "nmnist": {"model": "small_snn", "epochs": 20, "batch_size": 128, "lr": 3e-3,
-               "warmup_epochs": 1},
-    "ncaltech101": {"model": "vgg_snn", "epochs": 100, "batch_size": 128,
-                    "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5, "balanced": True},
-    "cifar10dvs": {"model": "vgg_snn", "epochs": 100, "batch_size": 128,
-                   "lr": 5e-3 * 128 / 1024, "warmup_epochs": 5},
-    "dvsgesture": {"model": "vgg_snn", "epochs": 100, "batch_size": 32, "lr": 1e-3,
-                   "warmup_epochs": 5},
-}  # fmt: skip
-
 #: Settings a resumed run may change: where things are and how fast, never what is computed.
+#: (``neuron_kernels``, ``threads`` and ``deterministic`` round differently, but a resumed run on
+#: another machine must be able to pick what runs there.)
 RUNTIME_FIELDS = (
     "data_root",
     "cache_dir",
     "out_dir",
     "device",
+    "neuron_kernels",
+    "threads",
+    "deterministic",
     "workers",
     "publish",
     "publish_dir",
 )
 #: How the exported epoch is chosen (never by test accuracy).
 SELECT_RULES = ("val", "last")
-
-
-def dataset_defaults(dataset: str) -> dict[str, Any]:
-    """Every default of a registered dataset: common, its framing, then its training row
-    (a dataset missing from the table trains like N-Caltech101 at its own framing)."""
-    spec = get_spec(dataset)
-    row = DATASET_DEFAULTS.get(spec.name)
-    if row is None:
-        row = {**DATASET_DEFAULTS["ncaltech101"], "balanced": False}
-    framing = {"timesteps": spec.default_timesteps, "frame_size": spec.default_frame_size}
-    return {**COMMON_DEFAULTS, **framing, **row}
 
 
 _ND = dataset_defaults("ndigits")
@@ -129,7 +96,16 @@ class TrainConfig:
             architecture's own.
         seed: seeds weights (torch, numpy, random) and, with the epoch, each epoch's data order.
         data_root, cache_dir: dataset root and frame-cache folder (None = the data layer's).
-        out_dir: run folder. device: ``cpu`` or ``cuda``. workers: DataLoader processes.
+        out_dir: run folder. workers: DataLoader processes.
+        device: ``auto`` (CUDA when available, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``.
+        neuron_kernels: ``exact`` (Lava's arithmetic, any device), ``slayer`` (SLAYER's CPU
+            loop) or ``slayer-cuda`` (SLAYER's CUDA build; ``exact`` where it cannot build for
+            the GPU). See ``tks_lava.model.kernels``.
+        threads: CPU threads of torch; None = torch's default on this machine.
+        deterministic: deterministic torch algorithms with a fixed thread count, so the same
+            command on the same kind of machine gives the same bits; None = on for the CPU, off
+            for CUDA (:func:`tks_lava.training.runtime.resolve_runtime` says why).
+        The four above are resolved when the run starts; config.json and the card hold what ran.
         limit_train, limit_test: use a fixed random subset of this many samples (tiny runs).
         publish, publish_dir: also copy the exported model to ``publish_dir/<publish>.*``.
     """
@@ -157,6 +133,9 @@ class TrainConfig:
     cache_dir: str | None = None
     out_dir: str = "runs/ndigits-tks"
     device: str = _ND["device"]
+    neuron_kernels: str = _ND["neuron_kernels"]
+    threads: int | None = None
+    deterministic: bool | None = None
     workers: int = _ND["workers"]
     limit_train: int | None = None
     limit_test: int | None = None
@@ -287,15 +266,22 @@ def check_config(config: TrainConfig) -> None:
         (c.limit_train is None or c.limit_train >= 1, f"limit_train must be >= 1: {c.limit_train}"),
         (c.limit_test is None or c.limit_test >= 1, f"limit_test must be >= 1: {c.limit_test}"),
         (
-            c.device in ("cpu", "cuda") or c.device.startswith("cuda:"),
-            f"device must be cpu or cuda, got {c.device!r}",
+            c.device in ("auto", "cpu", "cuda") or c.device.startswith("cuda:"),
+            f"device must be auto, cpu, cuda or cuda:N, got {c.device!r}",
         ),
+        (c.threads is None or c.threads >= 1, f"threads must be >= 1, got {c.threads}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
     if c.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {c.device!r} requested but CUDA is not available; use cpu")
+        raise ConfigError(
+            f"device {c.device!r} requested but CUDA is not available; use cpu or auto"
+        )
+    if c.neuron_kernels not in NEURON_KERNELS:
+        raise ConfigError(
+            f"neuron_kernels must be one of {NEURON_KERNELS}, got {c.neuron_kernels!r}"
+        )
     if c.publish is not None and (Path(c.publish).name != c.publish or c.publish.startswith(".")):
         raise ConfigError(f"publish name must be a plain file stem, got {c.publish!r}")
     c.framing()  # FrameConfig checks (size, crop)

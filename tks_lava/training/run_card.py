@@ -15,6 +15,7 @@ from tks_lava.provenance import versions
 from tks_lava.training.augment import parse_augment
 from tks_lava.training.config import TrainConfig, config_to_argv
 from tks_lava.training.data import DataBundle
+from tks_lava.training.runtime import run_environment
 
 
 def model_card(
@@ -26,8 +27,15 @@ def model_card(
     acc: dict[str, list[float]],
     sha256: str,
     command: str | None,
+    *,
+    world_size: int = 1,
 ) -> ModelCard:
-    """The card of a run whose exported model is ``epoch`` (1-based) with test accuracy ``acc``."""
+    """The card of a run whose exported model is ``epoch`` (1-based) with test accuracy ``acc``.
+
+    ``config`` is the resolved one (:func:`tks_lava.training.runtime.resolve_runtime`): the
+    card's ``command`` sets every field of it, so it reruns the same settings whatever the
+    defaults are then; ``command`` (as typed, if any) is kept as ``environment["invoked"]``.
+    """
     return ModelCard(
         net_file=export.NET_FILE,
         sha256=sha256,
@@ -40,7 +48,7 @@ def model_card(
         latency=int(model.latency),
         model_config=model.config,
         method=config.method,
-        hyperparameters=hyperparameters(config),
+        hyperparameters=hyperparameters(config, world_size),
         selection={"rule": config.select, "epoch": int(epoch), "val": data.val_split},
         torch_accuracy={
             "split": "test",
@@ -50,14 +58,18 @@ def model_card(
         },
         history=history,
         train_time_s=float(sum(r["epoch_s"] for r in history)),
-        command=command or "python -m tks_lava.train " + shlex.join(config_to_argv(config)),
+        command="python -m tks_lava.train " + shlex.join(config_to_argv(config)),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         versions=versions(),
+        environment=run_environment(config, command),
     )
 
 
-def hyperparameters(config: TrainConfig) -> dict[str, Any]:
-    """The training settings a reader of the card needs to judge and repeat the run."""
+def hyperparameters(config: TrainConfig, world_size: int = 1) -> dict[str, Any]:
+    """The training settings a reader of the card needs to judge and repeat the run.
+
+    ``batch_size`` is the global batch (one optimizer step); ``world_size`` processes
+    (torchrun) each took ``batch_per_process`` of it."""
     return {
         "optimizer": "AdamW",
         "lr": config.lr,
@@ -66,6 +78,9 @@ def hyperparameters(config: TrainConfig) -> dict[str, Any]:
         "warmup_epochs": config.warmup_epochs,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
+        "world_size": int(world_size),
+        "global_batch": config.batch_size,
+        "batch_per_process": -(-config.batch_size // int(world_size)),
         "temperature": config.temperature,
         "lam_max": config.lam_max,
         "lam_schedule": "linear: lam_max * epoch / epochs, epoch = 0 .. epochs-1",
@@ -75,5 +90,5 @@ def hyperparameters(config: TrainConfig) -> dict[str, Any]:
         "seed": config.seed,
         "limit_train": config.limit_train,
         "limit_test": config.limit_test,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": config.threads or torch.get_num_threads(),
     }
