@@ -163,8 +163,14 @@ def test_format_1_cards_still_load(tmp_path, files):
     v2 = json.loads(files["card"].read_text())
     v1 = {k: v for k, v in v2.items() if k not in ("selection", "history", "framing")}
     v1["frames"] = v2["framing"]
-    v1.update(format="tks_lava.model_card/1", timesteps=6, num_classes=CLASSES, epoch=4,
-              lava_input_shape=[34, 34, 2], seconds_per_epoch=1.0)  # fmt: skip
+    v1.update(
+        format="tks_lava.model_card/1",
+        timesteps=6,
+        num_classes=CLASSES,
+        epoch=4,
+        lava_input_shape=[34, 34, 2],
+        seconds_per_epoch=1.0,
+    )
     (tmp_path / "v1.json").write_text(json.dumps(v1))
     card = ModelCard.load(tmp_path / "v1.json")
     assert card.format == CARD_FORMAT and card.timesteps == 6 and card.epoch == 4

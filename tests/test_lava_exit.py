@@ -31,8 +31,10 @@ def test_should_exit_is_the_post_hoc_rule_one_step_at_a_time():
     rng = np.random.default_rng(0)
     batch = rng.normal(size=(50, 4, 6)) * 2
     post = metrics.early_exit(batch, np.zeros(50, int), 0.7)
-    first = [next(t for t in range(1, 7) if metrics.should_exit(batch[i : i + 1], t, 0.7)[0])
-             for i in range(50)]  # fmt: skip
+    first = [
+        next(t for t in range(1, 7) if metrics.should_exit(batch[i : i + 1], t, 0.7)[0])
+        for i in range(50)
+    ]
     np.testing.assert_array_equal(first, post.exit_steps)
 
 
@@ -53,10 +55,15 @@ def test_exit_run_accounting_by_hand():
     logits[0, 1, 0] = 5.0  # sample 0 says class 1 at its exit step 1
     logits[1, 2, :] = 1.0  # sample 1 says class 2 at step 4
     run = LavaExitRun(
-        logits=logits, exit_steps=np.array([1, 4]), lava_steps=np.array([1 + 2 + 1, 4 + 2 + 1]),
-        synops=np.array([[10.0, 5.0], [20.0, 5.0]]), threshold=0.9, latency=2, compile_s=1.0,
+        logits=logits,
+        exit_steps=np.array([1, 4]),
+        lava_steps=np.array([1 + 2 + 1, 4 + 2 + 1]),
+        synops=np.array([[10.0, 5.0], [20.0, 5.0]]),
+        threshold=0.9,
+        latency=2,
+        compile_s=1.0,
         run_s=2.0,
-    )  # fmt: skip
+    )
     s = run.summary(labels=[1, 0])
     assert run.predictions.tolist() == [1, 2]
     assert s["accuracy"] == 0.5 and s["mean_exit_step"] == 2.5

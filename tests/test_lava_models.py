@@ -32,7 +32,7 @@ CASES = {  # (X, Y, C_in, C_out, (kx, ky), stride, padding, dilation, groups)
     "depthwise stride 2": (9, 9, 6, 6, (3, 3), (2, 2), (1, 1), (1, 1), 6),
     "dilation, uneven stride": (12, 12, 3, 3, (3, 3), (1, 2), (2, 1), (2, 1), 1),
     "1x1": (5, 4, 7, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))

@@ -99,10 +99,13 @@ def test_ctrl_c_stops_every_child_without_tracebacks(tmp_path):
     script = tmp_path / "ctrl_c.py"
     script.write_text(CTRL_C_SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path / "net.net")], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [sys.executable, str(script), str(tmp_path / "net.net")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    )
     for line in proc.stdout:  # lava-dl prints a notice on import
         if line.strip() == "running":
             break

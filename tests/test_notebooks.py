@@ -14,8 +14,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "netx_models"
 
 def test_notebooks_are_committed_without_outputs():
     assert [p.name for p in NOTEBOOKS] == [
-        "01_train_tks_vs_baseline.ipynb", "02_lava_early_exit.ipynb", "03_your_own_data.ipynb",
-    ]  # fmt: skip
+        "01_train_tks_vs_baseline.ipynb",
+        "02_lava_early_exit.ipynb",
+        "03_your_own_data.ipynb",
+    ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
@@ -36,8 +38,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch, no_leftover_children):
     if path.stem != "03_your_own_data":
         assert pngs, "the notebook saved no figure"
     shown = [
-        out for cell in nb.cells if cell.cell_type == "code"
-        for out in cell.get("outputs", []) if "image/png" in out.get("data", {})
-    ]  # fmt: skip
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
     # every figure the notebook saves is also displayed in the notebook itself
     assert len(shown) >= len(pngs), f"{len(pngs)} figures saved ({pngs}), {len(shown)} shown"

@@ -26,20 +26,17 @@ def published(tmp_path_factory):
     """A tiny TKS model trained for one epoch and published to a tmp netx_models folder."""
     base = tmp_path_factory.mktemp("netx")
     root = generate_ndigits(base / "ndigits", TINY, workers=1, progress=False)
-    argv = [
-        "--data-root", str(root), "--cache-dir", str(base / "cache"), "--model", "tiny_snn",
-        "--epochs", "1", "--batch-size", "16", "--out-dir", str(base / "run"), "--quiet",
-        "--publish", "tiny_tks", "--publish-dir", str(base / "netx_models"),
-    ]  # fmt: skip
+    run, pub, cache = str(base / "run"), str(base / "netx_models"), str(base / "cache")
+    argv = ["--data-root", str(root), "--cache-dir", cache, "--out-dir", run, "--publish-dir", pub]
+    argv += ["--model", "tiny_snn", "--epochs", "1", "--batch-size", "16", "--quiet"]
+    argv += ["--publish", "tiny_tks"]
     assert train_main(argv) == 0
     return {"card": base / "netx_models" / "tiny_tks.json", "root": root, "base": base}
 
 
 def _argv(pub, *extra):
-    return [
-        "--model", str(pub["card"]), "--data-root", str(pub["root"]),
-        "--cache-dir", str(pub["base"] / "cache"), "--quiet", *extra,
-    ]  # fmt: skip
+    card, root, cache = str(pub["card"]), str(pub["root"]), str(pub["base"] / "cache")
+    return ["--model", card, "--data-root", root, "--cache-dir", cache, "--quiet", *extra]
 
 
 @pytest.mark.slow
@@ -47,8 +44,8 @@ def test_run_netx_reports_per_step_accuracy_and_exact_parity(
     published, tmp_path, capsys, no_leftover_children
 ):
     out = tmp_path / "results.json"
-    assert run_netx.main(_argv(published, "--t", "3", "--exit-threshold", "0.5",
-                               "--exit-in-lava", "--out", str(out))) == 0  # fmt: skip
+    exit_in_lava = ["--exit-threshold", "0.5", "--exit-in-lava"]
+    assert run_netx.main(_argv(published, "--t", "3", *exit_in_lava, "--out", str(out))) == 0
     r = json.loads(out.read_text())
     assert r["model"] == "tiny_tks" and r["backend"] == "sim" and r["timesteps"] == 3
     assert r["n_samples"] == 3  # the tiny test split: 1 recording per class
@@ -204,8 +201,8 @@ def test_recording_of_a_real_nmnist_digit(published, shared_data, tmp_path, caps
     """The real N-MNIST recording (34x34) through a 34x34 model: probabilities per step,
     parity, and a plot; the note says what the model was trained on."""
     rec = shared_data / "sample_nmnist.bin"
-    argv = ["--model", str(published["card"]), "--recording", str(rec), "--plot-dir",
-            str(tmp_path), "--top-k", "2", "--quiet"]  # fmt: skip
+    argv = ["--model", str(published["card"]), "--recording", str(rec), "--plot-dir", str(tmp_path)]
+    argv += ["--top-k", "2", "--quiet"]
     assert run_netx.main(argv) == 0
     out = capsys.readouterr().out
     assert "sample_nmnist.bin: 4325 events spanning 34x34 px" in out

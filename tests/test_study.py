@@ -14,8 +14,12 @@ from tks_lava.study.analysis import compare, correct, family
 
 def _run(seed, logits, labels):
     card = SimpleNamespace(hyperparameters={"seed": seed})
-    return {"card": card, "labels": np.asarray(labels), "prefix": np.asarray(logits, float),
-            "rebinned": {1: np.asarray(logits, float)[..., :1]}}  # fmt: skip
+    return {
+        "card": card,
+        "labels": np.asarray(labels),
+        "prefix": np.asarray(logits, float),
+        "rebinned": {1: np.asarray(logits, float)[..., :1]},
+    }
 
 
 def _logits(preds_per_step, classes=2):
@@ -63,9 +67,9 @@ def test_tiny_study_end_to_end(tmp_path, monkeypatch):
     grid = (Arm("baseline", "baseline", tiny), Arm("tks", "tks", tiny), Arm("tet", "tet", tiny))
     monkeypatch.setitem(__import__("tks_lava.study.grid", fromlist=["GRIDS"]).GRIDS, "main", grid)
     monkeypatch.setattr("tks_lava.study.grid.MAIN", grid)
-    argv = ["--seeds", "0", "1", "--jobs", "2", "--root", str(tmp_path / "runs"), "--data-root",
-            str(root), "--out-json", str(tmp_path / "study.json"), "--out-md",
-            str(tmp_path / "STUDY.md")]  # fmt: skip
+    outputs = {"--root": "runs", "--out-json": "study.json", "--out-md": "STUDY.md"}
+    argv = ["--seeds", "0", "1", "--jobs", "2", "--data-root", str(root)]
+    argv += [word for flag, name in outputs.items() for word in (flag, str(tmp_path / name))]
     assert main(argv) == 0
     study = json.loads((tmp_path / "study.json").read_text())
     assert set(study["arms"]) == {"baseline", "tks", "tet"}
