@@ -2,7 +2,7 @@
 
 lava-dl runs :func:`~lava.lib.dl.slayer.neuron.dynamics.leaky_integrator._li_dynamics_fwd` and
 ``_li_dynamics_bwd`` as Python loops over time, each step a handful of whole-tensor torch ops.
-These kernels walk each neuron's time row once, in the same fixed-point arithmetic, so every
+These kernels step tiles of neurons through time in the same fixed-point arithmetic, so every
 output bit is the same (see :mod:`tks_lava.model.kernels.cuba_torch` for the rules, stated once):
 
 * forward, per step: ``y = rtz(y * decay_int, 12) + int64(float32(w_scale) * x)``; output
@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover - numba is a dependency; the torch path 
 UNAVAILABLE = "" if numba is not None else "numba is not installed (pip install numba)"
 #: rows * steps below which one thread does the whole layer (thread hand-off costs ~10 us)
 MIN_PARALLEL_WORK = 1 << 16
+#: rows per time-major tile inside the kernels (fits L1 with 10-20 steps)
+TILE = 256
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -50,34 +52,58 @@ def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
         return numba.njit(nogil=True, cache=False)(func)
 
 
-def _forward_rows(x, decay_int, state, w_scale, threshold, reset, out, start, stop):  # noqa: ANN001
-    """Rows ``start:stop`` of the integrator (numba compiles it; the arguments are arrays)."""
+def _forward_rows(x, decay_int, state, scale, inv, threshold, reset, out, start, stop):  # noqa: ANN001
+    """Rows ``start:stop`` of the integrator (numba compiles it; the arguments are arrays).
+
+    Rows go in tiles of :data:`TILE`, turned time-major in a small buffer so that the per-step
+    loop runs over independent rows (vectorised) instead of along one row's dependency chain.
+    ``inv`` = ``1 / scale`` when that is exact (a power of two), else 0 (divide).
+    """
     k = decay_int.shape[0]
     steps = x.shape[1]
-    for i in range(start, stop):
-        d = decay_int[i % k]
-        y = state[i]
+    y = np.empty(TILE, np.int64)
+    d = np.empty(TILE, np.int64)
+    xt = np.empty((steps, TILE), np.float32)
+    ot = np.empty((steps, TILE), np.float32)
+    for i0 in range(start, stop, TILE):
+        nb = min(TILE, stop - i0)
+        for j in range(nb):
+            y[j] = state[i0 + j]
+            d[j] = decay_int[(i0 + j) % k]
+            for n in range(steps):
+                xt[n, j] = x[i0 + j, n]
         for n in range(steps):
-            p = y * d
-            y = p >> 12 if p > 0 else -((-p) >> 12)  # shift rounding toward zero
-            y += np.int64(w_scale * x[i, n])
-            yf = np.float32(y)
-            out[i, n] = yf / w_scale
-            if reset and yf >= threshold:
-                y = 0
+            for j in range(nb):
+                p = y[j] * d[j]
+                q = (p + ((p >> 63) & 4095)) >> 12  # shift right, rounding toward zero
+                q += np.int64(scale * xt[n, j])
+                qf = np.float32(q)
+                ot[n, j] = qf * inv if inv != 0 else qf / scale
+                y[j] = 0 if reset and qf >= threshold else q
+        for j in range(nb):
+            for n in range(steps):
+                out[i0 + j, n] = ot[n, j]
 
 
 def _backward_rows(grad_out, coef, grad_in, start, stop):  # noqa: ANN001
-    """Rows ``start:stop`` of the reverse-time recurrence (float32 multiply, then add)."""
+    """Rows ``start:stop`` of the reverse-time recurrence (float32 multiply, then add), in
+    time-major tiles like :func:`_forward_rows`."""
     k = coef.shape[0]
     steps = grad_out.shape[1]
-    for i in range(start, stop):
-        a = coef[i % k]
-        g = grad_out[i, steps - 1]
-        grad_in[i, steps - 1] = g
+    a = np.empty(TILE, np.float32)
+    g = np.empty((steps, TILE), np.float32)
+    for i0 in range(start, stop, TILE):
+        nb = min(TILE, stop - i0)
+        for j in range(nb):
+            a[j] = coef[(i0 + j) % k]
+            for n in range(steps):
+                g[n, j] = grad_out[i0 + j, n]
         for n in range(steps - 2, -1, -1):
-            g = a * g + grad_out[i, n]
-            grad_in[i, n] = g
+            for j in range(nb):
+                g[n, j] = a[j] * g[n + 1, j] + g[n, j]
+        for j in range(nb):
+            for n in range(steps):
+                grad_in[i0 + j, n] = g[n, j]
 
 
 if numba is not None:
@@ -125,9 +151,11 @@ def forward(
     decay = decay_int.reshape(-1).contiguous().numpy()
     state = state_int.reshape(-1).contiguous().numpy()
     ws, th = np.float32(w_scale), np.float32(threshold)
+    exact_inverse = float(w_scale) > 0 and np.frexp(float(w_scale))[0] == 0.5  # a power of two
+    inv = np.float32(1.0 / float(w_scale)) if exact_inverse else np.float32(0.0)
 
     def run(start: int, stop: int) -> None:
-        _forward_kernel(rows, decay, state, ws, th, bool(reset), out, start, stop)
+        _forward_kernel(rows, decay, state, ws, inv, th, bool(reset), out, start, stop)
 
     _split(rows.shape[0], steps, run)
     return torch.from_numpy(out).reshape(x.shape)
