@@ -45,10 +45,16 @@ def tiny(tmp_path_factory):
 
 def _config(tiny, name, **kw):
     return resolve_config(
-        dataset="ndigits", model="tiny_snn", epochs=3, batch_size=8, lr=0.02,
-        data_root=str(tiny["root"]), cache_dir=str(tiny["base"] / "cache"),
-        out_dir=str(tiny["base"] / name), **kw,
-    )  # fmt: skip
+        dataset="ndigits",
+        model="tiny_snn",
+        epochs=3,
+        batch_size=8,
+        lr=0.02,
+        data_root=str(tiny["root"]),
+        cache_dir=str(tiny["base"] / "cache"),
+        out_dir=str(tiny["base"] / name),
+        **kw,
+    )
 
 
 class _Counting(torch.utils.data.Dataset):
@@ -87,8 +93,8 @@ def test_selection_never_reads_the_test_split(tiny, monkeypatch, select):
         monkeypatch.setattr(
             training.loop, "load_data", lambda c, p=True, d=False, s=scramble: load(c, p, d, s)
         )
-        results.append(train(_config(tiny, f"{select}-{scramble}", select=select), progress=False,
-                             verbose=False))  # fmt: skip
+        config = _config(tiny, f"{select}-{scramble}", select=select)
+        results.append(train(config, progress=False, verbose=False))
     a, b = results
     assert a.best_epoch == b.best_epoch and (select != "last" or a.best_epoch == 3)
     assert [r["val_cumulative"] for r in a.history] == [r["val_cumulative"] for r in b.history]
