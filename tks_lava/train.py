@@ -24,6 +24,7 @@ from typing import Any
 from tks_lava.data.aer import EventFormatError
 from tks_lava.data.registry import DATASETS
 from tks_lava.data.spec import DatasetLayoutError, DatasetNotFoundError
+from tks_lava.model.kernels import NEURON_KERNELS
 from tks_lava.model.network import ARCHITECTURES, NEURON_PRESETS, ArchitectureError
 from tks_lava.training import (
     COMMON_DEFAULTS,
@@ -39,6 +40,7 @@ from tks_lava.training import (
 )
 from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.augment import AUGMENT_OPS
+from tks_lava.training.distributed import failure_message, from_env
 from tks_lava.training.losses import LOSSES
 
 DATA_ERRORS = (
@@ -101,7 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
     add("--neuron", choices=sorted(NEURON_PRESETS), help="hidden-neuron preset")
     add("--seed", type=int, help="seeds weights, torch/numpy/random and the data order")
     add("--out-dir", help="run folder (default runs/<dataset>-<method>-<timestamp>)")
-    add("--device", choices=["cpu", "cuda"], help="default cpu")
+    add(
+        "--device",
+        metavar="DEV",
+        help="auto (default: CUDA when available, else cpu), cpu, cuda or cuda:N",
+    )
+    add(
+        "--neuron-kernels",
+        choices=NEURON_KERNELS,
+        help="CUBA neuron kernels: exact (default; Lava's arithmetic, any device), slayer "
+        "(SLAYER's CPU loop, the reference) or slayer-cuda (SLAYER's CUDA build where it builds "
+        "for this GPU, else exact). The card's test accuracy is always computed with exact",
+    )
+    add("--threads", type=int, help="torch CPU threads (default: torch's, recorded in the card)")
+    add(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        help="deterministic torch algorithms and a fixed thread count: the card's command "
+        "reproduces the weights bit for bit on the same kind of machine (default: on for cpu, "
+        "off for cuda, where torch's per-step cross-entropy has no deterministic version)",
+    )
     add("--workers", type=int, help="DataLoader worker processes (default 0)")
     add("--limit-train", type=int, metavar="N", help="train on a fixed random subset of N")
     add("--limit-test", type=int, metavar="N", help="test on a fixed random subset of N")
@@ -129,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --stop-after must be >= 1, got {args.stop_after}", file=sys.stderr)
         return 2
     try:
+        launch = from_env()  # torchrun's RANK/WORLD_SIZE, or one process alone
         config, state = _config_and_state(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -146,12 +168,21 @@ def main(argv: list[str] | None = None) -> int:
             download=args.download,
         )
     except DATA_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        if launch.main:  # every rank sees the same settings and data: one message
+            print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with --resume {config.out_dir}", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        if launch.active:  # torchrun stops the other ranks with SIGTERM when one fails
+            print(failure_message(err, config.out_dir), file=sys.stderr)
+        else:
+            print(f"\ninterrupted; continue with --resume {config.out_dir}", file=sys.stderr)
         return 130
-    if result.finished:
+    except RuntimeError as err:  # under torchrun: a collective lost a rank (gloo, NCCL)
+        if not launch.active:
+            raise
+        print(failure_message(err, config.out_dir), file=sys.stderr)
+        return 1
+    if result.finished and launch.main:
         print(
             f"\nexported epoch {result.best_epoch} (--select {config.select}); its test accuracy "
             "on the first t frames:"

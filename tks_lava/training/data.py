@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from tks_lava.data.frames import FrameConfig
 from tks_lava.data.registry import get_spec
@@ -16,6 +17,8 @@ from tks_lava.training.config import ConfigError, TrainConfig
 #: Seed of the validation split: one split for every training seed, so seeds differ only in
 #: initialisation and data order and runs of different methods see the same training samples.
 VAL_SEED = 0
+#: Batches each DataLoader worker reads ahead (with ``workers`` > 0).
+PREFETCH_BATCHES = 4
 
 
 class DataBundle(NamedTuple):
@@ -148,12 +151,73 @@ def epoch_order(labels: np.ndarray, epoch: int, seed: int, balanced: bool) -> li
     return torch.randperm(len(labels), generator=g).tolist()
 
 
-def make_loader(ds: Dataset, batch_size: int, order: list[int] | None, workers: int) -> DataLoader:
+class EpochBatches(Sampler[list[int]]):
+    """This process's part of each global batch of an epoch (a DataLoader ``batch_sampler``).
+
+    Every process walks the same :func:`epoch_order` in global batches of ``batch_size``;
+    process ``rank`` of ``world`` takes its contiguous part of each (sizes differ by at most
+    one), so the parts of ``world`` processes are exactly the batches of one process. A process
+    whose part of a short last batch is empty gets that batch's first sample with weight 0
+    (DDP needs a forward on every process). :meth:`share` gives the loss scale that makes DDP's
+    gradient average equal the global batch's mean. Call :meth:`set_epoch` before each epoch;
+    one loader then serves every epoch (persistent workers).
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        batch_size: int,
+        seed: int,
+        balanced: bool,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if batch_size < 1 or not 0 <= rank < world:
+            raise ValueError(f"bad batching: batch {batch_size}, rank {rank} of {world}")
+        self.labels, self.batch_size = np.asarray(labels), int(batch_size)
+        self.seed, self.balanced = int(seed), bool(balanced)
+        self.rank, self.world = int(rank), int(world)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the order of 0-based ``epoch`` (a function of ``(seed, epoch)`` only)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def _bounds(self, step: int) -> tuple[int, int, int]:
+        """(start, end) of this process's part within global batch ``step``, and its size."""
+        size = min(self.batch_size, len(self.labels) - step * self.batch_size)
+        base, extra = divmod(size, self.world)
+        start = self.rank * base + min(self.rank, extra)
+        return start, start + base + (self.rank < extra), size
+
+    def share(self, step: int) -> tuple[int, float]:
+        """(samples of this process that count, loss scale) for global batch ``step``: the
+        scale ``n_rank * world / n_batch`` turns DDP's mean over processes of per-process means
+        into the mean over the global batch (1.0 for one process)."""
+        start, end, size = self._bounds(step)
+        return end - start, (end - start) * self.world / size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = epoch_order(self.labels, self.epoch, self.seed, self.balanced)
+        for step in range(len(self)):
+            batch = order[step * self.batch_size : (step + 1) * self.batch_size]
+            start, end, _ = self._bounds(step)
+            yield batch[start:end] if end > start else batch[:1]
+
+
+def make_loader(ds: Dataset, batches: Sampler[list[int]], workers: int, pin: bool) -> DataLoader:
+    """A loader of ``ds`` in ``batches``: ``workers`` processes that persist across epochs and
+    prefetch (each opens the HDF5 frame cache itself, lazily); ``pin``: page-locked batches for
+    fast, asynchronous copies to a GPU."""
     return DataLoader(
         ds,
-        batch_size=batch_size,
-        sampler=order if order is not None else range(len(ds)),  # type: ignore[arg-type]
+        batch_sampler=batches,
         num_workers=workers,
+        pin_memory=pin,
         generator=torch.Generator().manual_seed(0),  # keeps the global RNG untouched
-        persistent_workers=False,
+        persistent_workers=workers > 0,
+        prefetch_factor=PREFETCH_BATCHES if workers > 0 else None,
     )

@@ -1,8 +1,12 @@
-"""A training run from start (or a checkpoint) to the exported, published model."""
+"""A training run from start (or a checkpoint) to the exported, published model.
+
+One process trains alone; under ``torchrun`` every process runs :func:`train` on its part of each
+batch (:mod:`.distributed`), and rank 0 alone logs and writes files.
+"""
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,9 +19,10 @@ import torch
 from tks_lava.io import sha256_file, write_bytes_atomic, write_npz_atomic
 from tks_lava.model import export
 from tks_lava.model.card import CARD_FILE, ModelCard
-from tks_lava.model.evaluation import forward_logits
+from tks_lava.model.kernels import set_neuron_kernels
 from tks_lava.model.network import SpikingNet
 from tks_lava.training import checkpoint as ckpt
+from tks_lava.training import distributed
 from tks_lava.training.augment import augment_batch, parse_augment
 from tks_lava.training.config import (
     ConfigError,
@@ -26,10 +31,12 @@ from tks_lava.training.config import (
     check_config,
     check_same_run,
 )
-from tks_lava.training.data import DataBundle, epoch_order, load_data, make_loader
+from tks_lava.training.data import DataBundle, EpochBatches, load_data, make_loader
+from tks_lava.training.distributed import Dist
 from tks_lava.training.logs import epoch_line, write_metrics
 from tks_lava.training.losses import lam_schedule
 from tks_lava.training.run_card import model_card
+from tks_lava.training.runtime import describe_runtime, pinned_run
 from tks_lava.training.steps import (
     accuracies,
     make_model,
@@ -49,6 +56,8 @@ class TrainResult:
 
     ``best_epoch``/``best_acc``: the epoch chosen by ``config.select`` and its validation
     accuracy (NaN without a validation split); ``per_step``/``cumulative``: its test accuracy.
+    On the ranks > 0 of a distributed run, ``card`` is None and ``paths`` lacks the exports
+    (rank 0 writes them).
     """
 
     config: TrainConfig
@@ -67,29 +76,37 @@ class TrainResult:
         return self.paths.get("card")
 
 
-def _state(
-    config: TrainConfig,
-    model: SpikingNet,
-    opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LambdaLR,
-    epoch: int,
-    history: list[dict[str, Any]],
-    best: dict[str, Any],
-) -> dict[str, Any]:
+@dataclass
+class _Run:
+    """The state of a run between epochs: the network (``net``: in DDP when distributed),
+    optimizer, schedule, what is done so far and the training data feed."""
+
+    model: SpikingNet
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    loader: torch.utils.data.DataLoader
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": 0, "acc": -1.0})
+    start: int = 0
+
+
+def _state(config: TrainConfig, run: _Run, epoch: int) -> dict[str, Any]:
     """Checkpoint contents after ``epoch`` finished epochs (see :mod:`.checkpoint`)."""
     return {
         "config": config.to_dict(),
-        "model_config": model.config.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
+        "model_config": run.model.config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "optimizer": run.opt.state_dict(),
+        "scheduler": run.sched.state_dict(),
         "epoch": epoch,
         "rng": ckpt.rng_state(),
-        "history": history,
-        "best": best,
+        "history": run.history,
+        "best": run.best,
     }
 
 
+@pinned_run  # resolves device auto, kernels, threads; determinism on for the call
 def train(
     config: TrainConfig,
     progress: bool = True,
@@ -109,15 +126,50 @@ def train(
     ``stop_after``: stop once this many epochs are done in total (no export then; resume later).
     ``command``: the command line recorded in the model card (default: an equivalent CLI call).
     ``download``: fetch a missing real dataset first (see :func:`load_data`).
+    Under torchrun (``RANK``/``WORLD_SIZE`` set) each process trains its part of every batch.
     """
     state = ckpt.load_checkpoint(resume) if isinstance(resume, str | Path) else resume
+    with distributed.session(config) as d:
+        say = log if verbose and d.main else (lambda _msg: None)  # ranks > 0: silent
+        progress = progress and d.main
+        data, paths = _open_run(config, state, progress, download, say, d)
+        run = _start(config, data, state, paths, say, d)
+        end = config.epochs if stop_after is None else min(config.epochs, stop_after)
+        for epoch in range(run.start, end):
+            row = run_epoch(
+                run.net, run.opt, run.sched, config, data, epoch, progress, loader=run.loader, d=d
+            )
+            _record_epoch(config, run, row, paths, d)
+            say(epoch_line(row, config.epochs))
+        out, best = paths["last"].parent, run.best
+        result = TrainResult(config, out, run.history, best["epoch"], best["acc"], False, paths)
+        if len(run.history) < config.epochs:
+            done = f"{len(run.history)}/{config.epochs}"
+            say(f"stopped after epoch {done}; continue with --resume {out}")
+            return result
+        return finish(result, run.model, data, command=command, progress=progress, log=say, d=d)
+
+
+def _open_run(
+    config: TrainConfig,
+    state: dict[str, Any] | None,
+    progress: bool,
+    download: bool,
+    say: Callable[[str], None],
+    d: Dist,
+) -> tuple[DataBundle, dict[str, Path]]:
+    """Check the settings, open the data and the run folder (refusing to overwrite a run);
+    the data and the paths of the run's files. Rank 0 writes ``config.json``."""
     if state is not None:
         check_same_run(TrainConfig.from_dict(state["config"]), config)
     check_config(config)
-    say = log if verbose else (lambda _msg: None)
+    say(describe_runtime(config))
+    if d.active:
+        per = -(-config.batch_size // d.world)
+        say(f"distributed: {d.world} processes ({d.backend}), {per} of each batch per process")
     deploy = check_architecture(config)
-    say(f"{config.model}: deployable to Lava ({deploy.layers} NetX layers, checked in "
-        f"{deploy.seconds:.1f} s)")  # fmt: skip
+    checked = f"{deploy.layers} NetX layers, checked in {deploy.seconds:.1f} s"
+    say(f"{config.model}: deployable to Lava ({checked})")
     data = load_data(config, progress, download)
     out = Path(config.out_dir)
     if state is None and (out / ckpt.LAST).exists():
@@ -125,7 +177,6 @@ def train(
             f"{out} already holds a run ({ckpt.LAST}); resume it with --resume {out} "
             "or choose another --out-dir"
         )
-    out.mkdir(parents=True, exist_ok=True)
     paths = {
         "config": out / "config.json",
         "metrics_jsonl": out / "metrics.jsonl",
@@ -133,81 +184,105 @@ def train(
         "last": out / ckpt.LAST,
         "best": out / ckpt.BEST,
     }
-    write_bytes_atomic(paths["config"], (config.to_json() + "\n").encode())
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(paths["config"], (config.to_json() + "\n").encode())
+    return data, paths
 
+
+def _start(
+    config: TrainConfig,
+    data: DataBundle,
+    state: dict[str, Any] | None,
+    paths: dict[str, Path],
+    say: Callable[[str], None],
+    d: Dist,
+) -> _Run:
+    """The network, optimizer and data feed of a run, restored from ``state`` when resuming."""
     model = make_model(config, data)
-    steps = math.ceil(len(data.train_labels) / config.batch_size)
-    opt, sched = make_optimizer(model, config, steps)
-    history: list[dict[str, Any]] = []
-    best = {"epoch": 0, "acc": -1.0}
-    start = 0
+    batches = EpochBatches(
+        data.train_labels, config.batch_size, config.seed, config.balanced, d.rank, d.world
+    )
+    opt, sched = make_optimizer(model, config, len(batches))
+    pin = config.device.startswith("cuda")
+    run = _Run(model, model, opt, sched, make_loader(data.train, batches, config.workers, pin))
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        history, best, start = list(state["history"]), dict(state["best"]), int(state["epoch"])
+        run.history, run.best = list(state["history"]), dict(state["best"])
+        run.start = int(state["epoch"])
         ckpt.set_rng_state(state["rng"])
-        write_metrics(out, history)  # drop rows of epochs after the checkpoint, if any
-        say(f"resumed {state['path']} after epoch {start}/{config.epochs}")
+        if d.main:
+            write_metrics(paths["last"].parent, run.history)  # drop rows after the checkpoint
+        say(f"resumed {state['path']} after epoch {run.start}/{config.epochs}")
+    run.net = distributed.wrap(model, d, config.device)
     say(
-        f"run: {out}  ({len(data.train_labels)} train / {len(data.val_labels)} validation / "
-        f"{len(data.test_labels)} test samples, {config.model}, {config.method}, "
-        f"T={config.timesteps}, frames {data.input_shape}; exports the "
-        f"{'best-validation' if config.select == 'val' else 'last'} epoch)"
+        f"run: {paths['last'].parent}  ({len(data.train_labels)} train / "
+        f"{len(data.val_labels)} validation / {len(data.test_labels)} test samples, "
+        f"{config.model}, {config.method}, T={config.timesteps}, frames {data.input_shape}; "
+        f"exports the {'best-validation' if config.select == 'val' else 'last'} epoch)"
     )
+    return run
 
-    end = config.epochs if stop_after is None else min(config.epochs, stop_after)
-    for epoch in range(start, end):
-        row = run_epoch(model, opt, sched, config, data, epoch, progress)
-        history.append(row)
-        write_metrics(out, history)
-        if config.select == "val" and row["val_acc"] > best["acc"]:
-            best = {"epoch": row["epoch"], "acc": row["val_acc"]}
-            ckpt.save_checkpoint(
-                paths["best"], _state(config, model, opt, sched, epoch + 1, history, best)
-            )
-        elif config.select == "last":
-            best = {"epoch": row["epoch"], "acc": row.get("val_acc", float("nan"))}
-        ckpt.save_checkpoint(
-            paths["last"], _state(config, model, opt, sched, epoch + 1, history, best)
-        )
-        say(epoch_line(row, config.epochs))
 
-    result = TrainResult(config, out, history, best["epoch"], best["acc"], False, paths)
-    if len(history) < config.epochs:
-        say(f"stopped after epoch {len(history)}/{config.epochs}; continue with --resume {out}")
-        return result
-    return finish(result, model, data, command=command, progress=progress, log=say)
+def _record_epoch(
+    config: TrainConfig, run: _Run, row: dict[str, Any], paths: dict[str, Path], d: Dist
+) -> None:
+    """Add the epoch's metrics row, apply the selection rule, checkpoint (``best.pt`` when the
+    epoch is the new best by validation, always ``last.pt``). Rank 0 writes; every rank waits
+    for the files, so all may read them next."""
+    run.history.append(row)
+    epoch = int(row["epoch"])
+    new_best = config.select == "val" and row["val_acc"] > run.best["acc"]
+    if new_best:
+        run.best = {"epoch": epoch, "acc": row["val_acc"]}
+    elif config.select == "last":
+        run.best = {"epoch": epoch, "acc": row.get("val_acc", float("nan"))}
+    if d.main:
+        write_metrics(paths["last"].parent, run.history)
+        if new_best:
+            ckpt.save_checkpoint(paths["best"], _state(config, run, epoch))
+        ckpt.save_checkpoint(paths["last"], _state(config, run, epoch))
+    distributed.barrier(d)
 
 
 def run_epoch(
-    model: SpikingNet,
+    model: torch.nn.Module,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LambdaLR,
     config: TrainConfig,
     data: DataBundle,
     epoch: int,
     progress: bool,
+    *,
+    loader: torch.utils.data.DataLoader | None = None,
+    d: Dist = distributed.ALONE,
 ) -> dict[str, Any]:
     """Train 0-based ``epoch`` and evaluate on the validation split (never the test split);
-    the metrics row of the epoch."""
+    the metrics row of the epoch.
+
+    ``loader``: the run's training feed (its ``batch_sampler`` an :class:`EpochBatches`);
+    None = a new single-process one. ``d``: this process's place in a distributed run.
+    """
     t0 = time.perf_counter()
     lam = lam_schedule(epoch, config.epochs, config.lam_max) if config.method == "tks" else 0.0
     lr = sched.get_last_lr()[0]
-    order = epoch_order(data.train_labels, epoch, config.seed, config.balanced)
-    loader = make_loader(data.train, config.batch_size, order, config.workers)
+    if loader is None:
+        batches = EpochBatches(data.train_labels, config.batch_size, config.seed, config.balanced)
+        loader = make_loader(data.train, batches, config.workers, pin=False)
+    batches = loader.batch_sampler
+    assert isinstance(batches, EpochBatches)
+    batches.set_epoch(epoch)
     desc = f"epoch {epoch + 1}/{config.epochs}"
-    stats = train_one_epoch(
-        model, loader, opt, sched, config, lam, progress, desc, _augmenter(config, epoch)
-    )
+    augment = _augmenter(config, epoch, d.rank)
+    sync = {"share": batches.share, "total": functools.partial(distributed.all_sum, d=d)}
+    stats = train_one_epoch(model, loader, opt, sched, config, lam, progress, desc, augment, **sync)
     t1 = time.perf_counter()
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "lam": lam}
     row.update({f"train_{k}": v for k, v in stats.items() if k not in ("train_s", "samples_per_s")})
     if data.val is not None:
-        logits, labels = forward_logits(
-            model, data.val, config.batch_size, config.device, progress, config.workers
-        )
-        acc = accuracies(logits, labels)
+        acc = accuracies(*distributed.split_logits(model, data.val, config, d, progress))
         row.update(
             val_acc=acc["cumulative"][-1],
             val_per_step=acc["per_step"],
@@ -222,12 +297,16 @@ def run_epoch(
     return row
 
 
-def _augmenter(config: TrainConfig, epoch: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The epoch's augmentation, drawn from a generator seeded by (seed, epoch): exact resume."""
+def _augmenter(
+    config: TrainConfig, epoch: int, rank: int = 0
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The epoch's augmentation, drawn from a generator seeded by (seed, epoch, rank): exact
+    resume. Each process of a distributed run draws its own (rank 0 as a process alone)."""
     ops = parse_augment(config.augment)
     if not ops:
         return None
-    g = torch.Generator().manual_seed((int(config.seed) * 7_919 + int(epoch) + 1) % (2**63))
+    seed = int(config.seed) * 7_919 + int(epoch) + 1 + int(rank) * 1_000_003
+    g = torch.Generator().manual_seed(seed % (2**63))
     return lambda x: augment_batch(x, ops, g)
 
 
@@ -239,22 +318,46 @@ def finish(
     command: str | None = None,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    d: Dist = distributed.ALONE,
 ) -> TrainResult:
     """Load the selected checkpoint, evaluate it on the test split (the only test read of a
-    run), export ``model.net`` + ``network.pt`` + card, keep the per-sample test logits."""
-    config, out = result.config, result.out_dir
+    run), export ``model.net`` + ``network.pt`` + card, keep the per-sample test logits.
+
+    Distributed: every rank evaluates its shard of the test split; rank 0 exports."""
+    config = result.config
     chosen = result.paths["best" if config.select == "val" else "last"]
     model.load_state_dict(ckpt.load_checkpoint(chosen)["model"])
     model.eval()
-    logits, labels = forward_logits(
-        model, data.test, config.batch_size, config.device, progress, config.workers
-    )
+    set_neuron_kernels(model, "exact")  # the card's accuracy in Lava's arithmetic (parity)
+    logits, labels = distributed.split_logits(model, data.test, config, d, progress)
     acc = accuracies(logits, labels)
-    paths = result.paths
+    if d.main:
+        result.card = _export(result, model, data, logits, labels, acc, command, log, d.world)
+    distributed.barrier(d)
+    result.finished = True
+    result.per_step, result.cumulative = acc["per_step"], acc["cumulative"]
+    return result
+
+
+def _export(
+    result: TrainResult,
+    model: SpikingNet,
+    data: DataBundle,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    acc: dict[str, list[float]],
+    command: str | None,
+    log: Callable[[str], None],
+    world_size: int,
+) -> ModelCard:
+    """Write the test logits, ``model.net``, ``network.pt`` and the card (and publish);
+    ``world_size``: the processes that trained the last epochs, for the card."""
+    config, out, paths = result.config, result.out_dir, result.paths
     paths["test_logits"] = save_logits(out / TEST_LOGITS_FILE, logits, labels)
     cpu_model = model.to("cpu")
     paths["net"] = export.export_netx(cpu_model, out / export.NET_FILE)
     paths["weights"] = export.save_weights(cpu_model, out / export.WEIGHTS_FILE)
+    digest = sha256_file(paths["net"])
     card = model_card(
         config,
         data,
@@ -262,22 +365,21 @@ def finish(
         result.history,
         result.best_epoch,
         acc,
-        sha256_file(paths["net"]),
+        digest,
         command,
+        world_size=world_size,
     )
     paths["card"] = card.write(out / CARD_FILE)
     if config.publish:
         pub = export.publish(paths["card"], config.publish, config.publish_dir)
         paths.update({f"published_{k}": v for k, v in pub.items()})
         log(f"published: {pub['net']}, {pub['weights'].name}, {pub['card'].name}")
-    result.finished, result.card = True, card
-    result.per_step, result.cumulative = acc["per_step"], acc["cumulative"]
     log(
         f"exported epoch {result.best_epoch} ({config.select}): test acc "
         f"{acc['cumulative'][-1]:.4f}; "
         f"exported {paths['net']} + {paths['weights'].name} + {paths['card'].name}"
     )
-    return result
+    return card
 
 
 def save_logits(path: Path, logits: torch.Tensor, labels: torch.Tensor) -> Path:

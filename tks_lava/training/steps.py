@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tks_lava.metrics import cumulative_accuracy, per_step_accuracy
+from tks_lava.model.kernels import set_neuron_kernels
 from tks_lava.model.network import ArchitectureError, SpikingNet, build_model
 from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.config import ConfigError, TrainConfig, model_config
@@ -17,13 +18,16 @@ from tks_lava.training.data import DataBundle
 
 
 def make_model(config: TrainConfig, data: DataBundle) -> SpikingNet:
-    """Seed everything from ``config.seed`` and build the network for ``data``."""
+    """Seed everything from ``config.seed`` and build the network for ``data``, its neurons on
+    ``config.neuron_kernels``."""
     ckpt.seed_everything(config.seed)
     try:
         spec = model_config(config, data.input_shape, len(data.classes))
     except ArchitectureError as err:
         raise ConfigError(str(err)) from None
-    return build_model(spec).to(config.device)
+    model = build_model(spec).to(config.device)
+    set_neuron_kernels(model, config.neuron_kernels)
+    return model
 
 
 def make_optimizer(
@@ -43,7 +47,7 @@ def make_optimizer(
 
 
 def train_one_epoch(
-    model: SpikingNet,
+    model: torch.nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -52,38 +56,64 @@ def train_one_epoch(
     progress: bool = False,
     desc: str = "train",
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    *,
+    share: Callable[[int], tuple[int, float]] | None = None,
+    total: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; sample-weighted means of the loss, its parts and accuracy.
 
     ``augment``: applied to each CPU batch before it moves to the device.
+    ``share``: per step, (samples that count, loss scale) of this process's part of a global
+    batch (``EpochBatches.share``, data-parallel runs); None = every batch whole, scale 1.
+    ``total``: sums the per-process sums over the processes (``distributed.all_sum``).
+    The running sums stay on the device: no host sync per step unless the bar is shown.
     """
     from tqdm import tqdm
 
     model.train()
-    sums: dict[str, float] = {}
+    sums: torch.Tensor | None = None
+    keys: list[str] = []
     n_seen = 0
     start = time.perf_counter()
     loss_fn = config.loss()
     bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
-    for x, y in bar:
+    for step, (x, y) in enumerate(bar):
         if augment is not None:
             x = augment(x)
-        x, y = x.to(config.device), y.to(config.device)
+        x = x.to(config.device, non_blocking=True)
+        y = y.to(config.device, non_blocking=True)
+        n, scale = share(step) if share is not None else (len(y), 1.0)
         logits = model(x)
         loss, parts = loss_fn.terms(logits, y, lam)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if scale == 1.0 else loss * scale).backward()
         optimizer.step()
         scheduler.step()
-        n = len(y)
-        acc = float((logits.detach().mean(-1).argmax(1) == y).float().mean())
-        for k, v in {"loss": loss.item(), "acc": acc, **parts}.items():
-            sums[k] = sums.get(k, 0.0) + v * n
-        n_seen += n
-        bar.set_postfix(loss=f"{sums['loss'] / n_seen:.3f}", acc=f"{sums['acc'] / n_seen:.3f}")
-    seconds = time.perf_counter() - start
-    out = {k: v / max(1, n_seen) for k, v in sums.items()}
-    out.update(train_s=seconds, samples_per_s=n_seen / seconds if seconds else 0.0)
+        acc = (logits.detach().mean(-1).argmax(1) == y).double().mean()
+        row = torch.stack([loss.detach().double(), acc, *map(acc.new_tensor, parts.values())])
+        sums = row * n if sums is None else sums + row * n
+        keys, n_seen = ["loss", "acc", *parts], n_seen + n
+        if progress:
+            mean = (sums / max(1, n_seen)).tolist()
+            bar.set_postfix(loss=f"{mean[0]:.3f}", acc=f"{mean[1]:.3f}")
+    return _means(sums, keys, n_seen, time.perf_counter() - start, total)
+
+
+def _means(
+    sums: torch.Tensor | None,
+    keys: list[str],
+    n_seen: int,
+    seconds: float,
+    total: Callable[[torch.Tensor], torch.Tensor] | None,
+) -> dict[str, float]:
+    """Per-sample means of the epoch's sums (over every process with ``total``) and speed."""
+    local = sums.cpu() if sums is not None else torch.zeros(0, dtype=torch.float64)
+    counted = torch.cat([local, torch.tensor([float(n_seen)], dtype=torch.float64)])
+    if total is not None:
+        counted = total(counted)
+    n_all = float(counted[-1])
+    out = {k: float(v) / max(1.0, n_all) for k, v in zip(keys, counted[:-1].tolist(), strict=True)}
+    out.update(train_s=seconds, samples_per_s=n_all / seconds if seconds else 0.0)
     return out
 
 
