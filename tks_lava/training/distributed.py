@@ -130,6 +130,17 @@ def session(config: TrainConfig) -> Iterator[Dist]:
         dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def local_leader_first(d: Dist) -> Iterator[None]:
+    """Run the block on each machine's local rank 0 first, then on its other ranks, which find
+    what it made (a generated dataset, the frame caches) instead of making it at the same time."""
+    if d.active and d.local_rank != 0:
+        barrier(d)
+    yield
+    if d.active and d.local_rank == 0:
+        barrier(d)
+
+
 def wrap(model: torch.nn.Module, d: Dist, device: str) -> torch.nn.Module:
     """``model`` in DDP for a multi-process job, else ``model`` itself.
 

@@ -170,7 +170,8 @@ def _open_run(
     deploy = check_architecture(config)
     checked = f"{deploy.layers} NetX layers, checked in {deploy.seconds:.1f} s"
     say(f"{config.model}: deployable to Lava ({checked})")
-    data = load_data(config, progress, download)
+    with distributed.local_leader_first(d):
+        data = load_data(config, progress, download)
     out = Path(config.out_dir)
     if state is None and (out / ckpt.LAST).exists():
         raise ConfigError(
