@@ -10,12 +10,13 @@ STAMP := $(VENV)/.tks_lava-installed
 # three without their metadata constraints; their real runtime needs are listed in pyproject.toml.
 NODEPS_PKGS := lava-nc==0.10.0 lava-dl==0.6.0 tonic==1.7.0
 
-.PHONY: help setup demo test test-fast lint bench study notebook clean-venv
+.PHONY: help setup demo test test-fast lint bench study notebook clean-venv gpu-check
 
 help:
 	@echo "make demo   - set up .venv, train TKS + baseline on the offline dataset, run them in Lava"
 	@echo "make test   - set up .venv and run the whole test suite (what CI runs)"
 	@echo "make bench  - measure training, data and Lava costs; writes BENCHMARKS.md"
+	@echo "make gpu-check - on a CUDA machine: exact kernels vs CPU, speed, train -> Lava (DRY=1: CPU)"
 	@echo "make study  - TKS vs baselines over seeds (hours on 2 cores, resumable); writes STUDY.md"
 	@echo "make notebook - install JupyterLab into .venv (once) and open the walkthroughs"
 	@echo "make lint   - ruff"
@@ -49,6 +50,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# GPU check (issue #21): writes benchmarks/results/gpu.json; DRY=1 runs the plumbing on the CPU.
+gpu-check: $(STAMP)
+	$(PY) -m benchmarks.gpu_check $(if $(DRY),--dry-run)
 
 # GRIDS="main sensitivity" adds the TKS settings and training knobs; JOBS=N runs at a time.
 study: $(STAMP)

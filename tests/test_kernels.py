@@ -10,6 +10,7 @@ zero could differ, on the bits.
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 import warnings
 
@@ -249,3 +250,45 @@ def test_describe_names_device_and_kernels():
         line = describe("exact", "cpu")
     assert line.startswith("cpu (") and f"exact CUBA kernels ({cuba_numba.version()})" in line
     assert describe("slayer", torch.device("cpu")).endswith("SLAYER's CUBA loop (the reference)")
+
+
+def test_gpu_check_dry_run_records_every_step_even_after_a_failure(tmp_path, monkeypatch):
+    from benchmarks import gpu_check
+
+    def broken(plan):  # noqa: ANN001, ANN202
+        raise RuntimeError("no such GPU")
+
+    monkeypatch.setattr(gpu_check, "model_parity", broken)
+    out = tmp_path / "gpu.json"
+    steps = ["environment", "model_parity", "kernel_parity"]
+    report = gpu_check.run_steps(gpu_check.Plan.dry_run(), out, only=steps)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert list(report["steps"]) == ["environment", "kernel_parity", "model_parity"]
+    failed = report["steps"]["model_parity"]
+    assert failed["ok"] is False and failed["error"] == "RuntimeError: no such GPU"
+    assert report["steps"]["kernel_parity"]["ok"] is True  # ran after the failure
+    assert report["steps"]["environment"]["numba"] == cuba_numba.version()
+
+
+def test_slim_wheel_drops_tests_and_weights_with_their_record_lines(tmp_path):
+    import zipfile
+
+    from benchmarks.gpu_check import slim_wheel
+
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    names = ["pkg/__init__.py", "pkg/models/__init__.py", "pkg/models/net.pt", "tests/t.py"]
+    record = "".join(f"{n},sha256=x,1\n" for n in names) + "pkg-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for n in names:
+            z.writestr(n, "x" * 1000)
+        z.writestr("pkg-1.0.dist-info/RECORD", record)
+    assert slim_wheel(wheel) > 0
+    with zipfile.ZipFile(wheel) as z:
+        kept = sorted(z.namelist())
+        rows = z.read("pkg-1.0.dist-info/RECORD").decode().split()
+    assert kept == ["pkg-1.0.dist-info/RECORD", "pkg/__init__.py", "pkg/models/__init__.py"]
+    assert [r.split(",")[0] for r in rows] == [
+        "pkg/__init__.py",
+        "pkg/models/__init__.py",
+        "pkg-1.0.dist-info/RECORD",
+    ]

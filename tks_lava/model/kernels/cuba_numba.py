@@ -30,11 +30,11 @@ import torch
 
 try:
     import numba
-except ImportError:  # pragma: no cover - numba is a dependency; the torch path still works
-    numba = None
 
-#: why numba cannot be used here ("" when it can)
-UNAVAILABLE = "" if numba is not None else "numba is not installed (pip install numba)"
+    UNAVAILABLE = ""  #: why numba cannot be used here ("" when it can)
+except ImportError as err:  # numba is a dependency; without it the torch loop runs on the CPU
+    numba = None
+    UNAVAILABLE = f"numba does not import ({err}); pip install 'numba>=0.68.1,<0.69'"
 #: rows * steps below which one thread does the whole layer (thread hand-off costs ~10 us)
 MIN_PARALLEL_WORK = 1 << 16
 #: rows per time-major tile inside the kernels (fits L1 with 10-20 steps)

@@ -87,9 +87,10 @@ class LeakyIntegrator(torch.autograd.Function):
         backend: str = "auto",
     ) -> torch.Tensor:
         backend = backend_for(input.device) if backend == "auto" else backend
-        if backend == "numba" and input.device.type != "cpu":
+        if backend == "numba" and (input.device.type != "cpu" or cuba_numba.UNAVAILABLE):
             raise ValueError(
-                f"the numba integrator runs on the CPU, the input is on {input.device}"
+                f"the numba integrator runs on the CPU where numba imports (input on "
+                f"{input.device}; {cuba_numba.UNAVAILABLE or 'numba ok'}); use backend 'torch'"
             )
         shape = input.shape[:-1]
         decay_int = _per_row((1 << 12) - decay.detach().to(torch.int64), shape)
