@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import child_pids
 from tks_lava.data import NDigitsParams, generate_ndigits
 from tks_lava.model.card import ModelCard
 from tks_lava.training import TrainConfig, resolve_config, train
@@ -166,10 +167,18 @@ def test_sharded_evaluation_gathers_every_sample_once_in_order(tmp_path, no_left
 
 
 def test_two_processes_train_like_one(tiny, tmp_path, no_leftover_children):
-    """One epoch at global batch 7: 1 process vs 2 processes (4 + 3 samples each step)."""
+    """One epoch at global batch 7: 1 process vs 2 processes (4 + 3 samples each step, read by
+    a DataLoader worker each)."""
     one = train(_config(tiny, tmp_path / "one"), progress=False, verbose=False)
     two_dir = tmp_path / "two"
-    _run_ranks(lambda rank: train(_config(tiny, two_dir), progress=False, verbose=False))
+    two = _config(tiny, two_dir, workers=1)  # + a persistent DataLoader worker per process
+
+    def job(rank: int) -> None:
+        train(two, progress=False, verbose=False)
+        if child_pids():
+            raise AssertionError(f"train() left its DataLoader workers: {sorted(child_pids())}")
+
+    _run_ranks(job)
 
     a = torch.load(one.paths["last"], weights_only=True)
     b = torch.load(two_dir / "last.pt", weights_only=True)

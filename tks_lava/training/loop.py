@@ -165,6 +165,11 @@ def _open_run(
     check_config(config)
     say(describe_runtime(config))
     if d.active:
+        if config.batch_size < d.world:
+            raise ConfigError(
+                f"batch size {config.batch_size} is smaller than the {d.world} processes (each "
+                "takes part of every batch): raise --batch-size or start fewer processes"
+            )
         per = -(-config.batch_size // d.world)
         say(f"distributed: {d.world} processes ({d.backend}), {per} of each batch per process")
     deploy = check_architecture(config)
@@ -273,7 +278,8 @@ def run_epoch(
         batches = EpochBatches(data.train_labels, config.batch_size, config.seed, config.balanced)
         loader = make_loader(data.train, batches, config.workers, pin=False)
     batches = loader.batch_sampler
-    assert isinstance(batches, EpochBatches)
+    if not isinstance(batches, EpochBatches):
+        raise TypeError("run_epoch needs a loader batched by EpochBatches (data.make_loader)")
     batches.set_epoch(epoch)
     desc = f"epoch {epoch + 1}/{config.epochs}"
     augment = _augmenter(config, epoch, d.rank)
