@@ -21,7 +21,8 @@ import warnings
 
 import torch
 
-from tks_lava.model.kernels import cuba_numba, integrator, slayer_cuda
+# The submodules load lava-dl and numba (seconds): imported where used, so that importing the
+# name list (the trainer's config does) stays cheap.
 
 NEURON_KERNELS = ("exact", "slayer", "slayer-cuda")
 
@@ -40,6 +41,8 @@ def resolve_kernels(requested: str, device: torch.device | str) -> str:
     minute the first time); otherwise a warning says why and the answer is ``exact``. ``slayer``
     on a non-CPU device is an error (ValueError): SLAYER's loop is the CPU reference.
     """
+    from tks_lava.model.kernels import slayer_cuda
+
     _check_name(requested)
     device = torch.device(device)
     if requested == "slayer" and device.type != "cpu":
@@ -67,6 +70,8 @@ def set_neuron_kernels(model: torch.nn.Module, kernels: str) -> None:
     ``slayer-cuda`` also points SLAYER's build at the model's GPU architecture). Resolve the
     choice for the device with :func:`resolve_kernels` first.
     """
+    from tks_lava.model.kernels import integrator, slayer_cuda
+
     _check_name(kernels)
     integrator.route(model, exact=kernels == "exact")
     if kernels == "slayer-cuda":
@@ -77,6 +82,8 @@ def set_neuron_kernels(model: torch.nn.Module, kernels: str) -> None:
 
 def describe(kernels: str, device: torch.device | str) -> str:
     """One line for the trainer, e.g. ``cuda:0 (NVIDIA H200), exact CUBA kernels (torch)``."""
+    from tks_lava.model.kernels import cuba_numba, integrator, slayer_cuda
+
     _check_name(kernels)
     device = torch.device(device)
     if device.type == "cuda":
