@@ -5,11 +5,14 @@ The counting rule (spikes x exact fan-out) and the fan-out geometry are in
 :class:`~tks_lava.model.network.SpikingNet` and aligns the
 counts in time.
 
-Time alignment: with ``delay_shift`` every spiking block delays its output by one step, so the
-input of the ``k``-th weighted block at raw column ``j`` belongs to input frame ``j - d_k``,
-where ``d_k`` is the number of delay-shifted blocks before it. :func:`align_steps` shifts each
-layer's counts so that step ``t`` holds the SynOps caused by input frame ``t``; the work the
-pipeline does after the last reported step (it reaches no reported logit) is dropped.
+Time alignment: with ``delay_shift`` on (:meth:`SpikingNet.forward_padded`, and Lava) every
+spiking block delays its output by one step, so the input of the ``k``-th weighted block at raw
+column ``j`` belongs to input frame ``j - d_k``, where ``d_k`` is the number of delay-shifted
+blocks before it; :meth:`SpikingNet.forward` switches the shifts off for the call, so there
+``d_k = 0``. ``d_k`` is read when the hook fires, so both forwards count alike.
+:func:`align_steps` shifts each layer's counts so that step ``t`` holds the SynOps caused by
+input frame ``t``; the work the pipeline does after the last reported step (it reaches no
+reported logit) is dropped.
 ``cumulative`` SynOps up to ``t`` are what a sample costs when it exits at ``t``.
 """
 
@@ -96,17 +99,21 @@ class SynOpsCounter:
         return [name for name, _, _ in self._weighted()]
 
     def _weighted(self) -> list[tuple[str, Any, int]]:
-        out, delay = [], 0
-        for i, block in enumerate(self.model.blocks):
-            if getattr(block, "synapse", None) is not None:
-                out.append((f"{i}:{type(block).__name__.lower()}", block, delay))
-            delay += bool(getattr(block, "delay_shift", False))
-        return out
+        """(name, block, index in ``model.blocks``) of every weighted block."""
+        return [
+            (f"{i}:{type(block).__name__.lower()}", block, i)
+            for i, block in enumerate(self.model.blocks)
+            if getattr(block, "synapse", None) is not None
+        ]
+
+    def _delay(self, index: int) -> int:
+        """Delay-shifted blocks before block ``index`` now (0 inside ``SpikingNet.forward``)."""
+        return sum(bool(getattr(b, "delay_shift", False)) for b in self.model.blocks[:index])
 
     def __enter__(self) -> SynOpsCounter:
-        for name, block, delay in self._weighted():
+        for name, block, index in self._weighted():
             self.ops[name], self.spikes[name] = [], []
-            self.handles.append(block.register_forward_pre_hook(self._hook(name, block, delay)))
+            self.handles.append(block.register_forward_pre_hook(self._hook(name, block, index)))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,8 +121,9 @@ class SynOpsCounter:
             h.remove()
         self.handles.clear()
 
-    def _hook(self, name: str, block: Any, delay: int):  # noqa: ANN202 - torch hook
+    def _hook(self, name: str, block: Any, index: int):  # noqa: ANN202 - torch hook
         def hook(module: Any, args: tuple) -> None:
+            delay = self._delay(index)
             x = args[0].detach().cpu().numpy()
             key = (name, x.shape[1:-1])
             if key not in self._fanouts:

@@ -133,6 +133,16 @@ def test_synops_counter_on_a_tiny_slayer_network():
     expected = synaptic_ops(encode_spikes(frames).numpy(), fan)
     np.testing.assert_allclose(ops[first], expected)
     assert counter.input_spikes[first].sum() == encode_spikes(frames).sum().item()
+    # the unpadded forward and the delay-shifted one count the same SynOps at every step
+    busy = (torch.rand(2, 2, 8, 8, 8) < 0.5).float()  # enough input for every layer to spike
+    counts = []
+    for forward in (net.forward, net.forward_padded):
+        with SynOpsCounter(net, timesteps=8) as each, torch.no_grad():
+            forward(busy)
+        counts.append(each.per_layer)
+    assert all(v.sum() > 0 for v in counts[0].values())
+    for k in counts[0]:
+        np.testing.assert_array_equal(counts[1][k], counts[0][k])
     assert counter.total().shape == (2, 4)
     assert not counter.handles  # hooks removed on exit
 

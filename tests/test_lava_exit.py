@@ -168,7 +168,7 @@ def _slayer_synops(net, frames: torch.Tensor) -> list[np.ndarray]:
         if getattr(block, "synapse", None) is not None
     ]
     with torch.no_grad():
-        net(padded)
+        net.forward_padded(padded)  # delay shifts on: column j of every layer is Lava's step j
     for h in hooks:
         h.remove()
     return per_layer
