@@ -99,6 +99,8 @@ def import_nir(
     name = name or path.stem
     graph = read_graph(path)
     p = plan_graph(graph, dt, exact)
+    if dataset is None and _card_meta(graph) is None:
+        _need_dataset(path, p)
     model = build_from_plan(p)
     net, weights = out_dir / f"{name}.net", out_dir / f"{name}.pt"
     export_netx(model, net)
@@ -127,13 +129,17 @@ def _card(graph: Any, p: Plan, model: SpikingNet, dataset: str | None, path: Pat
             )
         return card.replace(dataset=dataset or card.dataset, **common)
     if dataset is None:
-        c, h, w = p.config.input_shape
-        raise NirImportError(
-            f"{path} carries no tks_lava model card: name the dataset whose frames it "
-            f"classifies with --dataset NAME (frames of C x H x W = {c} x {h} x {w}, "
-            f"{p.config.num_classes} classes)"
-        )
+        _need_dataset(path, p)
     return _new_card(graph, p, dataset, path).replace(**common)
+
+
+def _need_dataset(path: Path, p: Plan) -> None:
+    c, h, w = p.config.input_shape
+    raise NirImportError(
+        f"{path} carries no tks_lava model card: name the dataset whose frames it classifies "
+        f"with --dataset NAME (frames of C x H x W = {c} x {h} x {w}, "
+        f"{p.config.num_classes} classes)"
+    )
 
 
 def _new_card(graph: Any, p: Plan, dataset: str, path: Path) -> ModelCard:

@@ -225,6 +225,12 @@ def _conv(name: str, node: Any, shape: tuple[int, ...]) -> Layer:
             f"weight {w.shape} does not take {shape[0]} input channels "
             "(grouped convolutions are not supported)",
         )
+    meta = getattr(node, "metadata", None) or {}
+    if _text(meta.get("tks_lava_kind")) == "pool":
+        stride = _pair(node.stride, "stride", name, node)
+        pool = _diagonal_pool(name, w, shape, int(meta.get("pool_kernel", 0)), stride)
+        if pool is not None:
+            return pool
     if w.shape[2] != w.shape[3]:
         raise _fail(name, node, f"kernel {w.shape[2:]}; tks_lava convs are square")
     if int(np.asarray(node.groups)) != 1 or _pair(node.dilation, "dilation", name, node) != 1:
@@ -238,11 +244,6 @@ def _conv(name: str, node: Any, shape: tuple[int, ...]) -> Layer:
         if node.padding == "same" and (stride != 1 or k % 2 == 0):
             raise _fail(name, node, "padding 'same' needs stride 1 and an odd kernel")
     padding = _pair(padding, "padding", name, node)
-    meta = getattr(node, "metadata", None) or {}
-    if _text(meta.get("tks_lava_kind")) == "pool":
-        pool = _diagonal_pool(name, node, w, shape, int(meta.get("pool_kernel", 0)), stride)
-        if pool is not None:
-            return pool
     out = tuple((s + 2 * padding - k) // stride + 1 for s in shape[1:])
     return Layer(
         "conv", (name,), shape, (w.shape[0], *out), weight=w, k=k, stride=stride, padding=padding
@@ -254,7 +255,7 @@ def _text(value: Any) -> str | None:
 
 
 def _diagonal_pool(
-    name: str, node: Any, w: np.ndarray, shape: tuple[int, ...], k: int, stride: int
+    name: str, w: np.ndarray, shape: tuple[int, ...], k: int, stride: int
 ) -> Layer | None:
     """The pool a tks_lava export wrote as a diagonal conv, or None if ``w`` is not one."""
     c, h, wd = shape

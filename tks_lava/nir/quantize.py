@@ -21,7 +21,7 @@ from tks_lava.nir import params
 from tks_lava.nir.graph import Layer, NirImportError
 
 #: A change below this many grid steps is float rounding of an exactly representable value.
-EXACT_STEPS = 1e-6
+EXACT_STEPS = 1e-3
 
 
 @dataclass
@@ -159,27 +159,33 @@ def _peak(layer: Layer) -> np.ndarray:
 
 
 def _shared_threshold(hidden: list[Layer], report: Report) -> float:
-    """The graph's threshold when all agree, sit on the 1/64 grid and the weights fit; else the
-    largest that fits every layer."""
+    """The graph's threshold when all agree, sit on the 1/64 grid and leave every weight on
+    its grid; else the largest that fits every layer (the finest weights)."""
     thresholds = np.concatenate([lay.threshold for lay in hidden])
     peaks = np.concatenate([_peak(lay) for lay in hidden])
     if np.any(thresholds <= 0):
         raise NirImportError("a v_threshold <= 0 fires without input; Loihi thresholds are > 0")
     first = float(thresholds[0])
     mant = first * params.THRESHOLD_SCALE
-    agree = np.allclose(thresholds, first, rtol=1e-12, atol=0)
-    on_grid = abs(mant - round(mant)) < 1e-9 * max(1.0, mant)
-    fits = bool(np.all(peaks <= params.WEIGHT_MAX * (1 + 1e-12)))
-    if agree and on_grid and fits:
+    agree = np.allclose(thresholds, first, rtol=1e-9, atol=0)
+    on_grid = abs(mant - round(mant)) < 1e-6 * max(1.0, mant)
+    if agree and on_grid and all(_representable(_effective(lay)) for lay in hidden):
         params.threshold_mant(first)
         return round(mant) / params.THRESHOLD_SCALE
     theta = params.fitting_threshold(thresholds, peaks)
     report.add(
-        f"thresholds {thresholds.min():.6g}..{thresholds.max():.6g} -> one shared "
-        f"threshold {theta:g} (weights scaled by shared / own threshold)",
+        f"thresholds {thresholds.min():.6g}..{thresholds.max():.6g} -> one shared threshold "
+        f"{theta:g}, each layer's weights scaled by shared / own threshold (same spikes in real "
+        "arithmetic, finest weight grid)",
         True,
     )
     return theta
+
+
+def _representable(w: np.ndarray) -> bool:
+    """Every value already on the weight grid (up to float rounding)."""
+    q = params.quantize_weights(w)
+    return bool(np.all(np.abs(q - w) <= EXACT_STEPS * params.WEIGHT_STEP))
 
 
 def _on_grid(layer: Layer, eff: np.ndarray, report: Report) -> np.ndarray:
@@ -218,16 +224,17 @@ def _hidden_weights(layer: Layer, theta: float, report: Report) -> np.ndarray:
 
 
 def _readout_weights(layer: Layer, report: Report) -> tuple[np.ndarray, float]:
-    """Readout weights on the grid, halved until they fit (the logits scale with them)."""
+    """Readout weights on the grid; unless they are on it already, scaled by the power of two
+    that uses the grid best (the logits scale with them: argmax unchanged)."""
     eff = _effective(layer)
     peak = float(np.abs(eff).max()) if eff.size else 0.0
     scale = 1.0
-    while peak * scale > params.WEIGHT_MAX * (1 + 1e-12):
-        scale /= 2
+    if peak > 0 and not _representable(eff):
+        scale = 2.0 ** np.floor(np.log2(params.WEIGHT_MAX / peak))
     if scale != 1.0:
         report.add(
-            f"readout: weights and logits scaled by {scale:g} to fit the 8-bit grid "
-            "(argmax unchanged, softmax flatter)",
+            f"readout: weights and logits scaled by {scale:g} to use the 8-bit grid (argmax "
+            "unchanged, softmax confidence scales)",
             True,
         )
     return _on_grid(layer, eff * scale, report), scale
