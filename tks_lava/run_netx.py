@@ -30,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         default=None,
-        help="model card (.json), .net with its card beside it, or a name in netx_models/ "
-        "(default: ndigits_tks); give twice to compare",
+        help="model card (.json), .net with its card beside it, a name in netx_models/, or a "
+        "NIR graph (.nir; one from another framework needs --dataset) (default: ndigits_tks); "
+        "give twice to compare",
     )
     p.add_argument("--compare", action="store_true", help="compare the shipped TKS and baseline")
     p.add_argument("--dataset", help="dataset name (default: the model card's)")

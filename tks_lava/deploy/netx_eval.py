@@ -39,11 +39,17 @@ __all__ = [
 DEFAULT_MODEL = SHIPPED_TKS
 
 
-def resolve_card_path(model: str | Path | None) -> Path:
-    """Card path for ``model``: a card, a ``.net`` with its card beside it, or a published name."""
+def resolve_card_path(model: str | Path | None, dataset: str | None = None) -> Path:
+    """Card path for ``model``: a card, a ``.net`` with its card beside it, or a published name;
+    a NIR graph (``.nir``) is converted once into a card + ``.net`` + ``.pt`` (``dataset``: the
+    data a graph from another framework classifies; :func:`tks_lava.nir.convert.card_for_nir`)."""
     if model is None:
         model = DEFAULT_MODEL
     path = Path(model)
+    if path.suffix == ".nir":
+        from tks_lava.nir.convert import card_for_nir
+
+        return card_for_nir(path, dataset=dataset)
     if path.suffix == ".net":
         candidates = [path.with_suffix(".json"), path.parent / "model_card.json"]
     elif path.suffix == ".json":
@@ -208,10 +214,12 @@ class LavaSettings:
             metrics.check_threshold(self.exit_in_lava)
 
 
-def load_checked_card(model: str | Path | None) -> tuple[Path, ModelCard, dict[str, Path]]:
+def load_checked_card(
+    model: str | Path | None, dataset: str | None = None
+) -> tuple[Path, ModelCard, dict[str, Path]]:
     """(card path, card, its files) of ``model`` (see :func:`resolve_card_path`), after checking
     that the ``.net`` is a NetX file and the one the card pins by sha256."""
-    card_path = resolve_card_path(model)
+    card_path = resolve_card_path(model, dataset=dataset)
     card = ModelCard.load(card_path)
     files = card.files(card_path)
     check_netx_file(files["net"])
@@ -230,7 +238,7 @@ def evaluate_netx(
     from tks_lava.deploy.window import default_jobs, run_lava, torch_logits
     from tks_lava.model.export import load_torch_model
 
-    card_path, card, files = load_checked_card(model)
+    card_path, card, files = load_checked_card(model, samples.dataset)
     t0 = time.perf_counter()
     frames, labels = samples.load(card, progress=lava.progress)
     jobs = default_jobs(len(frames)) if lava.jobs is None else lava.jobs
