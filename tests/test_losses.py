@@ -87,6 +87,20 @@ def test_tks_by_hand(tau):
     close(tks_loss(X1, Y0, temperature=tau, lam=0.3), 0.7 * CE_X1 + 0.3 * l_tks)
 
 
+@pytest.mark.parametrize("tau", [1.0, 2.0, 5.0])
+def test_tks_without_tau2_factor_by_hand(tau):
+    # same teacher as test_tks_by_hand, but L_tks is the plain soft cross-entropy (factor 1)
+    q0 = sigmoid(2.0 / tau)
+    l_tks = (H(q0, 2.0, 0.0) + H(q0, 0.0, 1.0)) / 2
+    terms = tks_components(X1, Y0, temperature=tau, lam=0.3, tau2=False)
+    close(terms.tks, l_tks)
+    close(terms.loss, 0.7 * CE_X1 + 0.3 * l_tks)
+    close(make_loss("tks", temperature=tau, tau2=False)(X1, Y0, lam=0.3), 0.7 * CE_X1 + 0.3 * l_tks)
+    # 'skip' with no teacher in the batch stays 0 either way
+    x = nct([[0.0, 0.0], [1.0, 2.0]])
+    close(tks_components(x, Y0, temperature=tau, lam=0.5, no_teacher="skip", tau2=False).tks, 0.0)
+
+
 def test_tks_no_correct_step_uses_uniform_teacher():
     # target 0 but class 1 wins at both steps: z = 0, q = (1/2, 1/2) whatever tau is
     x = nct([[0.0, 0.0], [1.0, 2.0]])

@@ -91,3 +91,23 @@ def test_tiny_study_end_to_end(tmp_path, monkeypatch):
     before = {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("model_card.json")}
     assert main(argv) == 0  # resumable: everything done is skipped
     assert {p: p.stat().st_mtime for p in before} == before
+
+
+def test_ablation_grid_resolves_and_pairs_like_with_like():
+    from tks_lava.study.grid import GRIDS, arm_by_name, arms
+    from tks_lava.training.config import resolve_config
+
+    every = arms(list(GRIDS))
+    assert len({a.name for a in every}) == len(every)  # names are run folders: unique
+    for arm in arms(["ablation"]):
+        config = resolve_config(dataset="ndigits", method=arm.method, out_dir="x", **arm.settings)
+        if arm.method != "tks":
+            continue
+        ref = arm_by_name(arm.reference or "baseline")
+        assert ref.method == "baseline"
+        ref_config = resolve_config(method="baseline", out_dir="x", **ref.settings)
+        assert (config.neuron, config.augment) == (ref_config.neuron, ref_config.augment)
+    assert resolve_config(out_dir="x", **arm_by_name("tks-aug").settings).augment == (
+        "crop,flip,rotate"
+    )
+    assert arm_by_name("tks-notau2").settings == {"tks_tau2": False}

@@ -41,7 +41,7 @@ from tks_lava.training import (
 from tks_lava.training import checkpoint as ckpt
 from tks_lava.training.augment import AUGMENT_OPS
 from tks_lava.training.distributed import failure_message, from_env
-from tks_lava.training.losses import LOSSES
+from tks_lava.training.losses import LOSSES, NO_TEACHER, TEACHER_REDUCE
 
 DATA_ERRORS = (
     DatasetNotFoundError,
@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup-epochs", type=int, help="linear warm-up epochs before the cosine decay")
     add("--temperature", type=float, help="TKS temperature tau")
     add("--lam-max", type=float, help="TKS weight at the end of the linear ramp")
+    bool_opt = argparse.BooleanOptionalAction
+    add("--tks-detach-teacher", action=bool_opt, help="TKS: no gradient through the teacher")
+    add("--tks-teacher", choices=TEACHER_REDUCE, help="TKS teacher: sum or mean of correct steps")
+    add("--tks-no-teacher", choices=NO_TEACHER, help="TKS sample without a correct step")
+    add("--tks-tau2", action=bool_opt, help="TKS: multiply the distillation term by tau^2")
     add("--balanced", action=argparse.BooleanOptionalAction, help="class-balanced sampling")
     add("--val-fraction", type=float, help="share of each class held out from train to select")
     add("--select", choices=SELECT_RULES, help="export the best-validation or the last epoch")

@@ -38,7 +38,7 @@ from tks_lava.training.defaults import (  # noqa: F401  (re-exported: config's v
     DATASET_DEFAULTS,
     dataset_defaults,
 )
-from tks_lava.training.losses import LOSSES, LossFn, make_loss
+from tks_lava.training.losses import LOSSES, NO_TEACHER, TEACHER_REDUCE, LossFn, make_loss
 
 
 class ConfigError(ValueError):
@@ -85,6 +85,8 @@ class TrainConfig:
         epochs, batch_size, lr, weight_decay: AdamW with a cosine schedule over all steps.
         warmup_epochs: linear lr warm-up before the cosine decay.
         temperature, lam_max: TKS tau and the maximum of the linear lambda ramp.
+        tks_detach_teacher, tks_teacher, tks_no_teacher, tks_tau2: the TKS loss's
+            ``detach_teacher``, ``teacher_reduce``, ``no_teacher``, ``tau2`` (reference defaults).
         balanced: draw classes equally often (with replacement) instead of shuffling.
         val_fraction: share of each class of the train split held out for model selection
             (whole source groups; :func:`tks_lava.training.data.validation_split`).
@@ -123,6 +125,10 @@ class TrainConfig:
     warmup_epochs: int = _ND["warmup_epochs"]
     temperature: float = _ND["temperature"]
     lam_max: float = _ND["lam_max"]
+    tks_detach_teacher: bool = _ND["tks_detach_teacher"]
+    tks_teacher: str = _ND["tks_teacher"]
+    tks_no_teacher: str = _ND["tks_no_teacher"]
+    tks_tau2: bool = _ND["tks_tau2"]
     balanced: bool = _ND["balanced"]
     val_fraction: float = _ND["val_fraction"]
     select: str = _ND["select"]
@@ -172,8 +178,15 @@ class TrainConfig:
 
     def loss(self) -> LossFn:
         """The run's loss; call it with the epoch's TKS weight (``lam_schedule``)."""
+        if self.method != "tks":
+            return make_loss(self.method)
         return make_loss(
-            self.method, **({"temperature": self.temperature} if self.method == "tks" else {})
+            "tks",
+            temperature=self.temperature,
+            detach_teacher=self.tks_detach_teacher,
+            teacher_reduce=self.tks_teacher,
+            no_teacher=self.tks_no_teacher,
+            tau2=self.tks_tau2,
         )
 
 
@@ -252,6 +265,8 @@ def check_config(config: TrainConfig) -> None:
         (c.warmup_epochs >= 0, f"warm-up epochs must be >= 0, got {c.warmup_epochs}"),
         (c.temperature > 0, f"temperature must be > 0, got {c.temperature}"),
         (0 <= c.lam_max <= 1, f"lam_max must lie in [0, 1], got {c.lam_max}"),
+        (c.tks_teacher in TEACHER_REDUCE, f"tks_teacher: {TEACHER_REDUCE}, not {c.tks_teacher!r}"),
+        (c.tks_no_teacher in NO_TEACHER, f"tks_no_teacher: {NO_TEACHER}, not {c.tks_no_teacher!r}"),
         (0 <= c.val_fraction < 1, f"val_fraction must lie in [0, 1), got {c.val_fraction}"),
         (c.select in SELECT_RULES, f"select must be one of {SELECT_RULES}, got {c.select!r}"),
         (

@@ -20,6 +20,11 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "warmup_epochs": 0,
     "temperature": 5.0,  # event datasets (paper)
     "lam_max": 0.3,  # event datasets (paper)
+    # TKS loss options (tks_lava.training.losses.tks_loss); the reference's behaviour
+    "tks_detach_teacher": False,
+    "tks_teacher": "sum",
+    "tks_no_teacher": "uniform",
+    "tks_tau2": True,
     "balanced": False,
     "val_fraction": 0.1,
     "select": "val",

@@ -148,12 +148,14 @@ def tks_components(
     teacher_reduce: str = "sum",
     detach_teacher: bool = False,
     no_teacher: str = "uniform",
+    tau2: bool = True,
 ) -> TKSTerms:
     r"""Temporal Knowledge Sharing loss with its parts; see :func:`tks_loss` for the math."""
     _check_inputs(logits, target)
     _check_unit("lam", lam)
     _check_tks_options(temperature, teacher_reduce, no_teacher)
     tau = float(temperature)
+    scale = tau**2 if tau2 else 1.0
 
     ce = F.cross_entropy(logits.mean(dim=-1), target)
 
@@ -170,10 +172,10 @@ def tks_components(
     per_sample = soft_ce.mean(dim=1)  # mean over t: (N,)
     has_teacher = count > 0
     if no_teacher == "uniform":
-        tks = tau**2 * per_sample.mean()
+        tks = scale * per_sample.mean()
     else:  # "skip": mean over the samples that have a teacher only; 0 if there are none
         w = has_teacher.to(logits.dtype)
-        tks = tau**2 * (per_sample * w).sum() / w.sum().clamp(min=1.0)
+        tks = scale * (per_sample * w).sum() / w.sum().clamp(min=1.0)
     loss = (1.0 - lam) * ce + lam * tks
     return TKSTerms(loss, ce, tks, float(has_teacher.float().mean()))
 
@@ -187,6 +189,7 @@ def tks_loss(
     teacher_reduce: str = "sum",
     detach_teacher: bool = False,
     no_teacher: str = "uniform",
+    tau2: bool = True,
 ) -> torch.Tensor:
     r"""Temporal Knowledge Sharing (TKS) loss: every step distils from the steps that are right.
 
@@ -219,6 +222,8 @@ def tks_loss(
             get only the label term; ``mean_n`` in :math:`L_{tks}` is over the samples with at
             least one correct step, and :math:`L_{tks} = 0` if there is none in the batch (the
             label term is always the mean over all N).
+        tau2: ``True`` (reference): :math:`L_{tks}` carries the factor :math:`\tau^2`;
+            ``False``: the factor is 1 (the term is the plain soft cross-entropy).
     """
     return tks_components(
         logits,
@@ -228,6 +233,7 @@ def tks_loss(
         teacher_reduce=teacher_reduce,
         detach_teacher=detach_teacher,
         no_teacher=no_teacher,
+        tau2=tau2,
     ).loss
 
 
@@ -256,7 +262,7 @@ _HPARAMS: dict[str, tuple[str, ...]] = {
     "baseline": (),
     "tet": ("mse_weight",),
     "ls": ("smoothing",),
-    "tks": ("temperature", "lam", "teacher_reduce", "detach_teacher", "no_teacher"),
+    "tks": ("temperature", "lam", "teacher_reduce", "detach_teacher", "no_teacher", "tau2"),
 }
 
 
@@ -306,7 +312,8 @@ def make_loss(method: str, **hparams: Any) -> LossFn:
 
     ``hparams`` are the chosen function's keyword arguments (``tet``: ``mse_weight``; ``ls``:
     ``smoothing``; ``tks``: ``temperature`` (required), ``lam``, ``teacher_reduce``,
-    ``detach_teacher``, ``no_teacher``); unknown names raise a TypeError here, not mid-training.
+    ``detach_teacher``, ``no_teacher``, ``tau2``); unknown names raise a TypeError here, not
+    mid-training.
     Example: ``loss_fn = make_loss('tks', temperature=5.0)`` then
     ``loss_fn(logits, target, lam=lam_schedule(epoch, epochs, 0.3))``.
     """
