@@ -21,6 +21,7 @@ from benchmarks import (
     render_lava,
     render_lava_exit,
     render_lava_speed,
+    render_nir,
     render_train,
 )
 from benchmarks.formatting import Page, Section
@@ -106,6 +107,13 @@ SECTIONS: dict[str, SectionSpec] = {
             render_lava_exit,
             summary_rank=3,
             estimate=estimate.lava_exit_seconds,
+        ),
+        SectionSpec(
+            "nir",
+            "NIR out and in: round trip and snnTorch",
+            "benchmarks.bench_nir",
+            render_nir,
+            summary_rank=5,
         ),
     )
 }

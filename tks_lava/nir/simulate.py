@@ -84,6 +84,20 @@ def snntorch_logits(graph: Any, spikes: torch.Tensor, batch: int = 128) -> np.nd
     return torch.cat(out).numpy()
 
 
+def snntorch_decays(graph: Any) -> list[tuple[float, float]]:
+    """``(alpha, beta)`` of every snnTorch ``Synaptic`` neuron made from ``graph`` (the factors
+    it keeps per step: Lava's are ``1 - iDecay / 4096`` and ``1 - vDecay / 4096``)."""
+    if SNNTORCH_MISSING:
+        raise ImportError(SNNTORCH_MISSING)
+    import snntorch as snn
+    from snntorch.import_nir import import_from_nir
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = import_from_nir(for_snntorch(graph))
+    found = [m for m in net.modules() if isinstance(m, snn.Synaptic)]
+    return [(float(m.alpha.reshape(-1)[0]), float(m.beta.reshape(-1)[0])) for m in found]
+
+
 # ----------------------------------------------------------------------------- reference
 def _synaptic(layer: Layer, weight: Any, x: torch.Tensor) -> torch.Tensor:
     """The layer's synaptic input for spikes ``x`` (N, *in_shape) with ``weight``."""
