@@ -13,6 +13,7 @@ from tks_lava.metrics.stats import (
     holm,
     mcnemar_exact,
     paired_strata,
+    two_level_bootstrap,
     wilson_interval,
 )
 
@@ -63,3 +64,46 @@ def test_wilson_interval_by_hand():
     assert lo[0] == pytest.approx(0.4902, abs=1e-4) and hi[0] == pytest.approx(0.9433, abs=1e-4)
     lo, hi = wilson_interval(np.array([0, 0]), np.array([0, 5]))
     assert (lo[0], hi[0]) == (0.0, 1.0) and lo[1] == 0.0 and hi[1] < 0.5
+
+
+def test_bootstrap_constant_difference_has_no_width():
+    a = np.full((3, 50), 0.9)  # outcomes may be 0/1 or averaged (e.g. over repeats)
+    b = np.full((3, 50), 0.1)  # A - B = 0.8 in every cell, so in every replicate
+    r = two_level_bootstrap(a, b, resamples=200)
+    assert [r["diff"], r["lo"], r["hi"]] == pytest.approx([0.8, 0.8, 0.8], abs=1e-12)
+    assert r["sd"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bootstrap_additive_model_has_the_known_variance():
+    # d[s, n] = u[s] + v[n]: a replicate is mean(u over drawn seeds) + mean(v over drawn
+    # samples), independent, so its variance is var(u) / S + var(v) / N (ddof 0).
+    rng = np.random.default_rng(1)
+    u = np.array([-0.1, 0.0, 0.1])
+    v = rng.choice([-1.0, 0.0, 1.0], size=400)
+    d = u[:, None] + v[None, :]
+    expected = np.sqrt(u.var() / 3 + v.var() / 400)
+    r = two_level_bootstrap(d, np.zeros_like(d), resamples=20000, seed=2)
+    assert r["sd"] == pytest.approx(expected, rel=0.05)
+    assert r["diff"] == pytest.approx(d.mean())
+    assert r["lo"] < d.mean() < r["hi"]
+
+
+def test_bootstrap_ignoring_seeds_would_be_narrower():
+    # seeds that disagree (A is 20%, 50%, 80% right; B 50%) widen the interval well beyond the
+    # spread from resampling the samples alone, sd(mean over seeds per sample) / sqrt(N)
+    a = np.zeros((3, 300), bool)
+    a[0, :60], a[1, :150], a[2, :240] = True, True, True
+    b = np.zeros((3, 300), bool)
+    b[:, :150] = True
+    r = two_level_bootstrap(a, b, resamples=4000)
+    samples_only = (a.astype(float) - b).mean(axis=0).std() / np.sqrt(300)
+    assert r["sd"] > 5 * samples_only
+    assert r["lo"] < 0.0 < r["hi"]  # mean difference 0, the seeds disagree
+    assert r == two_level_bootstrap(a, b, resamples=4000)  # seeded: repeatable
+
+
+def test_bootstrap_refuses_bad_input():
+    with pytest.raises(ValueError, match="seeds, samples"):
+        two_level_bootstrap(np.ones(5), np.ones(5))
+    with pytest.raises(ValueError, match="resamples"):
+        two_level_bootstrap(np.ones((2, 5)), np.ones((2, 5)), resamples=0)

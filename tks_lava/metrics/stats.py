@@ -9,6 +9,8 @@
   over seeds.
 * :func:`holm`: Holm's step-down correction of a family of p-values.
 * :func:`wilson_interval`: a confidence interval for an accuracy measured on few samples.
+* :func:`two_level_bootstrap`: an interval for an accuracy difference over seeds and shared test
+  samples (both resampled), where CMH treats every (seed, sample) pair as independent.
 """
 
 from __future__ import annotations
@@ -101,3 +103,48 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.n
     half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denom
     lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
     return np.where(n > 0, lo, 0.0), np.where(n > 0, hi, 1.0)
+
+
+def two_level_bootstrap(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Percentile interval of the accuracy difference A - B, resampling samples and seeds.
+
+    ``correct_a``, ``correct_b``: (S, N) outcomes (bool or 0/1) of S seeds on the same N test
+    samples. Each replicate draws N samples with replacement (shared by every seed: the same
+    samples recur in every seed) and, independently, S seeds with replacement (a seed is one
+    trained network, shared by all samples); its statistic is the mean difference over the
+    drawn seed x sample cells. For an additive ``d[s, n] = u[s] + v[n]`` the replicates' variance
+    is ``var(u) / S + var(v) / N`` (population variances). Seeded by ``seed``; vectorised.
+    Returns ``diff`` (the observed mean), ``lo``, ``hi``, ``sd`` of the replicates,
+    ``resamples``, ``level``, ``seed``.
+    """
+    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
+        raise ValueError(
+            f"outcomes must be two (seeds, samples) arrays of one shape, got {a.shape}, {b.shape}"
+        )
+    if resamples < 1 or not 0 < level < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {resamples}, {level}")
+    d = a - b
+    s, n = d.shape
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples) / n  # (R, N) sample draws
+    per_seed = weights @ d.T  # (R, S): each seed's mean over the drawn samples
+    seeds = rng.integers(0, s, size=(resamples, s))  # (R, S) seed draws
+    reps = np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(reps, [tail, 1.0 - tail])
+    return {
+        "diff": float(d.mean()),
+        "lo": float(lo),
+        "hi": float(hi),
+        "sd": float(reps.std()),
+        "resamples": int(resamples),
+        "level": float(level),
+        "seed": int(seed),
+    }
