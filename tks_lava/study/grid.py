@@ -46,6 +46,7 @@ AUGMENT = "crop,flip,rotate"
 #: Why TKS trades frame 3 for frame 1 (issue 23): each TKS option alone, the reference's
 #: neuron and augmentation (each with its own baseline), pre-registered in STUDY.md.
 ABLATION = (
+    *MAIN[:2],  # the baseline and TKS they are paired with, trained first (``--grid ablation``)
     Arm("tks-detach", "tks", {"tks_detach_teacher": True}, "TKS, teacher detached"),
     Arm("tks-teacher-mean", "tks", {"tks_teacher": "mean"}, "TKS, teacher = mean of correct"),
     Arm("tks-noteacher-skip", "tks", {"tks_no_teacher": "skip"}, "TKS, no uniform teacher"),
