@@ -14,6 +14,7 @@ from tks_lava.metrics.stats import (
     mcnemar_exact,
     paired_strata,
     two_level_bootstrap,
+    two_level_bootstrap_stat,
     wilson_interval,
 )
 
@@ -107,3 +108,13 @@ def test_bootstrap_refuses_bad_input():
         two_level_bootstrap(np.ones(5), np.ones(5))
     with pytest.raises(ValueError, match="resamples"):
         two_level_bootstrap(np.ones((2, 5)), np.ones((2, 5)), resamples=0)
+
+
+def test_bootstrap_of_a_statistic_matches_the_vectorised_mean():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((3, 40)) < 0.7, rng.random((3, 40)) < 0.5
+    fast = two_level_bootstrap(a, b, resamples=300, seed=5)
+    slow = two_level_bootstrap_stat(lambda x: float(x.mean()), list(a), list(b), 300, seed=5)
+    assert slow == pytest.approx(fast)
+    with pytest.raises(ValueError, match="same N"):
+        two_level_bootstrap_stat(np.mean, [a[0]], [b[0, :10]])

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -131,20 +131,57 @@ def two_level_bootstrap(
     if resamples < 1 or not 0 < level < 1:
         raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {resamples}, {level}")
     d = a - b
-    s, n = d.shape
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples) / n  # (R, N) sample draws
-    per_seed = weights @ d.T  # (R, S): each seed's mean over the drawn samples
-    seeds = rng.integers(0, s, size=(resamples, s))  # (R, S) seed draws
+    samples, seeds = _draws(*d.shape, resamples, seed)
+    per_seed = d[:, samples].mean(axis=-1).T  # (R, S): each seed's mean over the drawn samples
     reps = np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1)
+    return _interval(reps, float(d.mean()), level, seed)
+
+
+def _draws(s: int, n: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap's draws: sample indices (R, N) and seed indices (R, S), with replacement."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(resamples, n)), rng.integers(0, s, size=(resamples, s))
+
+
+def _interval(reps: np.ndarray, observed: float, level: float, seed: int) -> dict[str, float]:
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(reps, [tail, 1.0 - tail])
     return {
-        "diff": float(d.mean()),
+        "diff": observed,
         "lo": float(lo),
         "hi": float(hi),
         "sd": float(reps.std()),
-        "resamples": int(resamples),
+        "resamples": len(reps),
         "level": float(level),
         "seed": int(seed),
     }
+
+
+def two_level_bootstrap_stat(
+    stat: Callable[[np.ndarray], float],
+    data_a: Sequence[np.ndarray],
+    data_b: Sequence[np.ndarray],
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """:func:`two_level_bootstrap` of ``stat(A) - stat(B)`` for a statistic of a whole test set
+    (e.g. AURC): ``data_a[s]`` / ``data_b[s]`` hold seed s's per-sample rows (N, ...);
+    ``stat`` maps rows to a number. The same draws as :func:`two_level_bootstrap` (same seed),
+    so with ``stat`` = the mean of 0/1 outcomes both give the same interval. A Python loop over
+    replicates and seeds: use it for few comparisons."""
+    if len(data_a) != len(data_b) or not len(data_a):
+        raise ValueError(f"need the same seeds for A and B, got {len(data_a)} and {len(data_b)}")
+    n = len(data_a[0])
+    if any(len(x) != n for x in (*data_a, *data_b)):
+        raise ValueError("every seed of A and B must hold the same N test samples")
+    samples, seeds = _draws(len(data_a), n, resamples, seed)
+    per_seed = np.array(
+        [
+            [stat(a[idx]) - stat(b[idx]) for a, b in zip(data_a, data_b, strict=True)]
+            for idx in samples
+        ]
+    )  # (R, S)
+    reps = np.take_along_axis(per_seed, seeds, axis=1).mean(axis=1)
+    observed = float(np.mean([stat(a) - stat(b) for a, b in zip(data_a, data_b, strict=True)]))
+    return _interval(reps, observed, level, seed)
