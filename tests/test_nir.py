@@ -365,3 +365,16 @@ def test_graph_from_snntorch_runs_in_lava(tmp_path, no_leftover_children):
     assert np.abs(fixed).max() > 0
     np.testing.assert_array_equal(lava, fixed)
     assert card_for_nir(path, dataset="ndigits", cache_dir=tmp_path) == card_path  # cached
+
+
+def test_cli_check_prints_the_mapping_and_errors_are_one_line(tmp_path, capsys):
+    from tks_lava.nir.__main__ import main
+
+    path = write_graph(
+        graph_from_model(_model("tiny_snn", (2, 10, 10), classes=4)), tmp_path / "t.nir"
+    )
+    assert main(["check", str(path), "--exact"]) == 0
+    out = capsys.readouterr().out
+    assert "conv     conv_0 + lif_0" in out and "(exact)" in out
+    assert main(["check", str(tmp_path / "missing.nir")]) == 2
+    assert "NIR file not found" in capsys.readouterr().err

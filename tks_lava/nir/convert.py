@@ -197,5 +197,5 @@ def card_for_nir(
         except (CardError, OSError):
             pass  # a damaged cache entry: convert again
     card_path, p = import_nir(path, out_dir, dataset=dataset, dt=dt)
-    say(f"{path}: converted to {card_path.parent} ({p.report.text()})")
+    say(f"{path}: converted to {card_path.parent}\n{p.report.text()}")
     return card_path
