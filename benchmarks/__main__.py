@@ -181,6 +181,15 @@ def setup(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The benchmarks; Ctrl-C or SIGTERM stops the running section (and its Lava runtimes)
+    and exits 130 / 143 with one line; the sections finished before are kept."""
+    from tks_lava.stopping import run_cli
+
+    after = f"finished sections are kept; {PROG} --render-only rebuilds the Markdown"
+    return run_cli(lambda: _main(argv), after)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     unknown = [s for s in args.only if s not in SECTIONS]
     if unknown or not args.only:

@@ -197,10 +197,10 @@ def _write(path, xmax, ymax, n=500, seed=0):
 
 
 @pytest.mark.slow
-def test_recording_of_a_real_nmnist_digit(published, shared_data, tmp_path, capsys):
+def test_recording_of_a_real_nmnist_digit(published, real_recording, tmp_path, capsys):
     """The real N-MNIST recording (34x34) through a 34x34 model: probabilities per step,
     parity, and a plot; the note says what the model was trained on."""
-    rec = shared_data / "sample_nmnist.bin"
+    rec = real_recording
     argv = ["--model", str(published["card"]), "--recording", str(rec), "--plot-dir", str(tmp_path)]
     argv += ["--top-k", "2", "--quiet"]
     assert run_netx.main(argv) == 0

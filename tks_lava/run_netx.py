@@ -235,6 +235,14 @@ def settings(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI; SIGTERM stops every Lava runtime and exits 143 with one line, like Ctrl-C
+    (130)."""
+    from tks_lava.stopping import run_cli
+
+    return run_cli(lambda: _main(argv), "every Lava runtime was stopped")
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     models = args.model or (list(COMPARE_DEFAULT) if args.compare else [None])
     try:
@@ -253,9 +261,11 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             ev = evaluate_netx(model, samples, lava)
             results.append(ev.summary(args.exit_threshold))
-    except KeyboardInterrupt:
-        print("interrupted; every Lava runtime was stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        from tks_lava.stopping import exit_status, stop_reason
+
+        print(f"{stop_reason(err)}; every Lava runtime was stopped", file=sys.stderr)
+        return exit_status(err)
     except (ValueError, OSError, RuntimeError) as err:  # one clear line, no Python traceback
         from tks_lava.deploy.session import LavaChildError
 

@@ -3,7 +3,8 @@
 A thin layer over :mod:`tks_lava.training`: arguments left out take the dataset's defaults
 (``tks_lava.training.dataset_defaults``); the resolved config is saved as ``config.json`` in the
 run folder. Exit status 0 on success, 2 on a usage or data problem (one-line message, no
-traceback), 130 when interrupted (the run can be resumed with ``--resume``).
+traceback), 130 on Ctrl-C and 143 on SIGTERM (one line; the run resumes from its last finished
+epoch with ``--resume``).
 
 Examples::
 
@@ -149,6 +150,13 @@ def _config_and_state(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI; SIGTERM unwinds like Ctrl-C (:func:`tks_lava.stopping.run_cli`)."""
+    from tks_lava.stopping import run_cli
+
+    return run_cli(lambda: _main(argv), "nothing was trained")
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.stop_after is not None and args.stop_after < 1:
@@ -177,11 +185,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
+        from tks_lava.stopping import exit_status, stop_reason
+
         if launch.active:  # torchrun stops the other ranks with SIGTERM when one fails
             print(failure_message(err, config.out_dir), file=sys.stderr)
         else:
-            print(f"\ninterrupted; continue with --resume {config.out_dir}", file=sys.stderr)
-        return 130
+            why = stop_reason(err)
+            print(f"\n{why}; continue with --resume {config.out_dir}", file=sys.stderr)
+        return exit_status(err)
     except RuntimeError as err:  # under torchrun: a collective lost a rank (gloo, NCCL)
         if not launch.active:
             raise

@@ -263,25 +263,13 @@ def default_jobs(n_samples: int) -> int:
     return max(1, min(cores // CORES_PER_JOB, n_samples // MIN_SAMPLES_PER_JOB))
 
 
-_INTERRUPTED: list[bool] = []
-
-
 def _job(runner: Callable[..., Any], net_path: str, frames: np.ndarray, kw: dict) -> Any:
     """One worker's share: ``runner(net_path, frames, **kw)`` in a Lava runtime of its own, one
-    BLAS/torch thread.
-
-    After a Ctrl-C the worker starts no further share (the pool may have queued one already).
-    """
+    BLAS/torch thread (the worker is spawned: it inherits no threads; Lava forks from it)."""
     from tks_lava.deploy.process_models.threads import spawned_worker_setup
 
-    if _INTERRUPTED:
-        raise KeyboardInterrupt
-    spawned_worker_setup()  # spawned: it inherits no threads; Lava forks its children from here
-    try:
-        return runner(net_path, frames, progress=False, **kw)
-    except KeyboardInterrupt:
-        _INTERRUPTED.append(True)
-        raise
+    spawned_worker_setup()
+    return runner(net_path, frames, progress=False, **kw)
 
 
 def run_lava_parallel(
@@ -299,11 +287,14 @@ def run_lava_parallel(
 
     Each task is a contiguous block of samples run in a fresh Lava runtime inside a spawned
     worker (Lava forks its own children there). Every sample starts on a fresh network in
-    either runner, so the results equal a single run's. On any error or Ctrl-C the pool is shut
-    down and each worker's Lava session stops its children on its way out.
+    either runner, so the results equal a single run's. On any error, Ctrl-C or SIGTERM every
+    worker is stopped (:func:`tks_lava.stopping.worker_pool`) and its Lava session stops its
+    children on the way out. Called from a script without ``if __name__ == "__main__":`` it
+    raises :class:`~tks_lava.stopping.MainGuardError`, which says what to add.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
+
+    from tks_lava.stopping import worker_pool
 
     runner = runner or run_lava
     x = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
@@ -314,24 +305,17 @@ def run_lava_parallel(
     blocks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     results: dict[int, Any] = {}
     t0 = time.perf_counter()
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
-    try:
+    desc = f"Lava {kw.get('backend', 'sim')} x{jobs}"
+    with worker_pool(jobs, f"a Lava run with jobs={jobs}") as pool:
         futures = {
             pool.submit(_job, runner, str(net_path), x[a:b], kw): i
             for i, (a, b) in enumerate(blocks)
         }
-        with tqdm(
-            total=n,
-            desc=f"Lava {kw.get('backend', 'sim')} x{jobs}",
-            unit="sample",
-            disable=not progress,
-        ) as bar:
+        with tqdm(total=n, desc=desc, unit="sample", disable=not progress) as bar:
             for fut in as_completed(futures):
                 i = futures[fut]
                 results[i] = fut.result()
                 bar.update(blocks[i][1] - blocks[i][0])
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
     runs = [results[i] for i in range(len(blocks))]
     return type(runs[0]).concat(runs, run_s=time.perf_counter() - t0)
 

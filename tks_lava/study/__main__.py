@@ -61,7 +61,15 @@ def _commit() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The study; Ctrl-C or SIGTERM stops every worker and exits 130 / 143 with one line
+    (finished runs are kept, an interrupted one resumes from its last epoch)."""
+    from tks_lava.stopping import run_cli
+
     args = build_parser().parse_args(argv)
+    return run_cli(lambda: _main(args), "finished runs are kept; run it again to resume")
+
+
+def _main(args: argparse.Namespace) -> int:
     grids = args.grid or ["main"]
     seeds = tuple(args.seeds)
     root = Path(args.root)

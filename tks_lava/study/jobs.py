@@ -9,16 +9,16 @@ T' frames for each T' of :data:`~tks_lava.study.grid.REBIN_STEPS` (the paper's p
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tks_lava.io import write_json_atomic, write_npz_atomic
+from tks_lava.stopping import worker_pool
 from tks_lava.study.grid import REBIN_STEPS, Arm
 
 COST_FILE = "cost.json"
@@ -142,7 +142,11 @@ def run_study(
     data_root: str | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train every (arm, seed) not yet trained, ``jobs`` at a time, then evaluate each run."""
+    """Train every (arm, seed) not yet trained, ``jobs`` at a time, then evaluate each run.
+
+    Each run trains in a spawned worker (:func:`~tks_lava.stopping.worker_pool`): on Ctrl-C,
+    SIGTERM or an error every worker stops, keeping its run's last finished epoch
+    (``last.pt``) for the next call to resume."""
     from tqdm import tqdm
 
     root = Path(root)
@@ -152,8 +156,7 @@ def run_study(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if todo:
         _prepare_data(data_root)
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
+        with worker_pool(jobs, f"the study with --jobs {jobs}") as pool:
             futures = {pool.submit(train_run, a, s, str(root), data_root): (a, s) for a, s in todo}
             bar = tqdm(
                 as_completed(futures), total=len(futures), desc="study runs", disable=not progress
