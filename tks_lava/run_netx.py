@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         "give twice to compare",
     )
     p.add_argument("--compare", action="store_true", help="compare the shipped TKS and baseline")
+    p.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="folder of published models NAME.json/.net/.pt that --model NAME reads (default: "
+        "$TKS_LAVA_MODELS, else netx_models/ of a clone, else the copy installed with the "
+        "package)",
+    )
     p.add_argument("--dataset", help="dataset name (default: the model card's)")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--data-root", help="folder with the real dataset")
@@ -246,6 +253,10 @@ def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     models = args.model or (list(COMPARE_DEFAULT) if args.compare else [None])
     try:
+        if args.models_dir is not None:
+            from tks_lava.deploy.netx_eval import resolve_card_path
+
+            models = [resolve_card_path(m, args.models_dir) for m in models]
         if args.recording is not None:
             if args.dataset or args.t or args.rebin or args.compare or len(models) > 1:
                 raise ValueError(

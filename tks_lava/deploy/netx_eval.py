@@ -19,8 +19,7 @@ import numpy as np
 from tks_lava import metrics
 from tks_lava.model.card import ModelCard
 from tks_lava.model.evaluation import ModelMismatchError, class_interleaved_order, load_eval_data
-from tks_lava.model.export import default_publish_dir
-from tks_lava.model.shipped import SHIPPED_TKS
+from tks_lava.model.shipped import SHIPPED_TKS, find_models_dir, models_not_found
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -39,10 +38,13 @@ __all__ = [
 DEFAULT_MODEL = SHIPPED_TKS
 
 
-def resolve_card_path(model: str | Path | None, dataset: str | None = None) -> Path:
-    """Card path for ``model``: a card, a ``.net`` with its card beside it, or a published name;
-    a NIR graph (``.nir``) is converted once into a card + ``.net`` + ``.pt`` (``dataset``: the
-    data a graph from another framework classifies; :func:`tks_lava.nir.convert.card_for_nir`)."""
+def resolve_card_path(
+    model: str | Path | None, models_dir: str | Path | None = None, dataset: str | None = None
+) -> Path:
+    """Card path for ``model``: a card, a ``.net`` with its card beside it, or a published name
+    in ``models_dir`` (default: :func:`~tks_lava.model.shipped.find_models_dir`); a NIR graph
+    (``.nir``) is converted once into a card + ``.net`` + ``.pt`` (``dataset``: the data a
+    graph from another framework classifies; :func:`tks_lava.nir.convert.card_for_nir`)."""
     if model is None:
         model = DEFAULT_MODEL
     path = Path(model)
@@ -54,15 +56,18 @@ def resolve_card_path(model: str | Path | None, dataset: str | None = None) -> P
         candidates = [path.with_suffix(".json"), path.parent / "model_card.json"]
     elif path.suffix == ".json":
         candidates = [path]
-    else:  # a published name
-        candidates = [default_publish_dir() / f"{model}.json"]
+    elif (base := find_models_dir(models_dir)) is None:  # a published name, nowhere to look
+        raise FileNotFoundError(models_not_found(f"model {model!r}"))
+    else:
+        candidates = [base / f"{model}.json"]
     for c in candidates:
         if c.is_file():
             return c
     raise FileNotFoundError(
         f"no model card for {model!r} (looked for {', '.join(map(str, candidates))}); "
-        "train and publish one with `python -m tks_lava.train --publish NAME`, or pass "
-        "--model netx_models/NAME.json"
+        "train and publish one with `python -m tks_lava.train --publish NAME`, pass "
+        "--model netx_models/NAME.json, or name the models folder with --models-dir DIR or "
+        "TKS_LAVA_MODELS=DIR"
     )
 
 
