@@ -18,7 +18,7 @@ help:
 	@echo "make bench  - measure training, data and Lava costs; writes BENCHMARKS.md"
 	@echo "make gpu-check - on a CUDA machine: exact kernels vs CPU, speed, train -> Lava (DRY=1: CPU)"
 	@echo "make study  - TKS vs baselines over seeds (hours on 2 cores, resumable); writes STUDY.md"
-	@echo "make notebook - install JupyterLab into .venv (once) and open the walkthroughs"
+	@echo "make notebook - install JupyterLab into .venv (once), serve the walkthroughs, print their URL (PORT=8899)"
 	@echo "make lint   - ruff"
 	@echo "Another Python (3.10-3.13): make PYTHON=python3.12 demo; its own venv: make VENV=.venv-py312 PYTHON=python3.12 test"
 
@@ -64,8 +64,14 @@ $(NB_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,notebook]' 2>&1 | grep -v "is ignored: it is neither"; test $${PIPESTATUS[0]} -eq 0
 	@touch $(NB_STAMP)
 
+# Works headless and in containers: no browser is opened (open the URL with its token that
+# JupyterLab prints), --allow-root when run as root, PORT=8899 for another port, IP=0.0.0.0 to
+# listen beyond this machine (default: loopback only). tests/test_notebook_server.py runs it.
+PORT ?= 8888
+IP ?= 127.0.0.1
+NOTEBOOK_APP ?= lab
 notebook: $(NB_STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter $(NOTEBOOK_APP) --no-browser --ip=$(IP) --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 clean-venv:
 	rm -rf $(VENV)
