@@ -111,3 +111,55 @@ def test_ablation_grid_resolves_and_pairs_like_with_like():
         "crop,flip,rotate"
     )
     assert arm_by_name("tks-notau2").settings == {"tks_tau2": False}
+
+
+def _synthetic(seed, first_wrong, labels):
+    """(N, 2, 10) logits: step 1 points to the wrong class (weakly) for samples in
+    ``first_wrong``, every later step strongly to the label."""
+    n = len(labels)
+    out = np.zeros((n, 2, 10))
+    out[np.arange(n), labels, :] = 3.0
+    for i in first_wrong:
+        out[i, :, 0] = 0.0
+        out[i, 1 - labels[i], 0] = 1.0
+    return _run(seed, out, labels)
+
+
+def test_exit_per_sample_by_hand():
+    from tks_lava.study.ablation import _exit_per_sample
+
+    # sample 0: running mean (0, 1), confidence sigmoid(1) = 0.73 from t=1; sample 1: (0.2, 0),
+    # confidence sigmoid(0.2) = 0.55, never confident: exits at the last step, predicting 0
+    logits = np.array([[[0.0, 0.0], [1.0, 1.0]], [[0.2, 0.2], [0.0, 0.0]]])
+    ok, steps = _exit_per_sample(logits, np.array([1, 1]), 0.7)
+    assert ok.tolist() == [True, False] and steps.tolist() == [1.0, 2.0]
+    ok, steps = _exit_per_sample(logits, np.array([1, 1]), 0.9)
+    assert ok.tolist() == [True, False] and steps.tolist() == [2.0, 2.0]
+
+
+def test_ablation_goal_on_runs_with_a_known_answer():
+    from tks_lava.study import report_ablation
+    from tks_lava.study.ablation import analyse_ablation
+    from tks_lava.study.analysis import compare, family
+
+    labels = np.arange(120) % 2
+    half = range(0, 120, 2)
+    base = [_synthetic(s, half, labels) for s in (0, 1, 2)]  # t=1: 50% right, then 100%
+    good = [_synthetic(s, (), labels) for s in (0, 1, 2)]  # right from t=1
+    runs = {"baseline": base, "tks": base, "tks-detach": good, "tks-notau2": base}
+    ab = analyse_ablation(runs, [], compare, family)
+    assert ab["goal"]["tks-detach"]["reached"] and not ab["goal"]["tks-notau2"]["reached"]
+    c1 = next(c for c in ab["family"] if (c["a"], c["t"]) == ("tks-detach", 1))
+    assert c1["diff"]["mean"] == pytest.approx(0.5) and c1["claim"] == "A better"
+    c3 = next(c for c in ab["family"] if (c["a"], c["t"]) == ("tks-detach", 3))
+    assert c3["boot"]["lo"] == c3["boot"]["hi"] == 0.0  # every sample right in both arms
+    assert "tks-lif vs baseline-lif" in ab["not_run"]
+    assert ab["best"] == "tks-detach"
+    # threshold 0.7: both exit at t=1 (confidences 0.95 and 0.73), the baseline wrong for half
+    exit7 = ab["best_vs_baseline"]["exit"][0]
+    assert exit7["accuracy"]["diff"] == pytest.approx(0.5)
+    assert exit7["mean_steps"]["diff"] == pytest.approx(0.0)
+    assert ab["best_vs_baseline"]["aurc"]["diff"] == 0.0  # the mean of 10 steps: no errors
+    study = {"ablation": ab, "confirmatory": [], "previous": None}
+    text = "\n".join(report_ablation.markdown(study, {}))
+    assert "**Goal reached** by `tks-detach`" in text and "Not run in this session" in text

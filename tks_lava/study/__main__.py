@@ -99,6 +99,7 @@ def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
     from tks_lava.provenance import cpu_model
     from tks_lava.study.analysis import analyse
     from tks_lava.study.report import figures, write_markdown
+    from tks_lava.study.report_ablation import load_previous
 
     study = analyse(root, main_arms, extra, seeds)
     card = ModelCard.load(run_dir(root, main_arms[0], seeds[0]) / "model_card.json")
@@ -116,6 +117,7 @@ def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
         jobs=args.jobs,
         machine=f"{os.cpu_count()} cores, {cpu_model()}",
         wall_hours=sum(walls) / 3600 / max(1, args.jobs),
+        previous=load_previous(Path(args.out_json).parent),
     )
     out_json = Path(args.out_json)
     write_json_atomic(out_json, study)

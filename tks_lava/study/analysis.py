@@ -19,8 +19,10 @@ import numpy as np
 from tks_lava import metrics
 from tks_lava.metrics.stats import cmh_test, discordant, holm, mcnemar_exact, paired_strata
 from tks_lava.model.card import ModelCard
+from tks_lava.study.ablation import analyse_ablation, bootstrap
 from tks_lava.study.grid import REBIN_STEPS, TEST_STEPS, Arm
 from tks_lava.study.jobs import COST_FILE, REBIN_FILE, run_dir
+from tks_lava.study.prereg import ABLATION_PAIRS
 
 #: Confidence thresholds of the early-exit curve.
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -117,11 +119,13 @@ def compare(
     per-seed accuracy difference and exact McNemar, and the pooled CMH test."""
     if len(runs_a) != len(runs_b):
         raise ValueError("compare needs the same seeds for both arms")
-    per_seed = []
+    per_seed, outcomes_a, outcomes_b = [], [], []
     for ra, rb in zip(runs_a, runs_b, strict=True):
         if not np.array_equal(ra["labels"], rb["labels"]):
             raise ValueError("paired runs must be evaluated on the same test samples")
         ca, cb = correct(ra, protocol, t), correct(rb, protocol, t)
+        outcomes_a.append(ca)
+        outcomes_b.append(cb)
         b, c = discordant(ca, cb)
         seed = ra["card"].hyperparameters["seed"]
         diff, p_exact = float(ca.mean() - cb.mean()), mcnemar_exact(b, c)
@@ -133,6 +137,7 @@ def compare(
         "protocol": protocol,
         "t": t,
         "diff": _spread(diffs),
+        "boot": bootstrap(outcomes_a, outcomes_b),
         "per_seed": per_seed,
         "cmh_chi2": stat,
         "p_cmh": p,
@@ -180,12 +185,12 @@ def analyse(
     confirmatory = family(
         [{"a": a, "b": b, **compare(runs[a], runs[b], p, t)} for a, b in pairs for p, t in tests]
     )
-    reference = by_method.get("baseline")
+    paired = {name for pair in ABLATION_PAIRS for name in pair}
     exploratory = family(
         [
-            {"a": arm.name, "b": reference, **compare(runs[arm.name], runs[reference], p, t)}
+            {"a": arm.name, "b": ref, **compare(runs[arm.name], runs[ref], p, t)}
             for arm in extra
-            if reference is not None
+            if arm.name not in paired and (ref := arm.reference or "baseline") in runs
             for p, t in tests
         ]
     )
@@ -210,7 +215,18 @@ def analyse(
             for a in [*main, *extra]
         },
         "confirmatory": confirmatory,
+        "ablation": analyse_ablation(runs, confirmatory, compare, family),
         "exploratory": exploratory,
+        "training_commits": sorted(
+            {_training_commit(r["card"]) for rs in runs.values() for r in rs}
+        ),
         "rule": f"claim where every seed agrees in sign and the Holm-corrected CMH p < {ALPHA}",
         "cpu_hours_total": sum((r["cpu_s"] or 0) for rs in per_run.values() for r in rs) / 3600,
     }
+
+
+def _training_commit(card: ModelCard) -> str:
+    """The commit a run was trained at (``+dirty``: with uncommitted changes in the tree)."""
+    env = card.environment or {}
+    commit = env.get("git_commit") or "unknown"
+    return f"{commit[:12]}{'+dirty' if env.get('git_dirty') else ''}"

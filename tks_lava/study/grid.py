@@ -67,12 +67,13 @@ GRIDS = {
 
 
 def arms(grids: list[str] | tuple[str, ...]) -> list[Arm]:
-    """The arms of the named grids, in order; unknown names raise ``ValueError``."""
+    """The arms of the named grids, in order, each name once (the first grid's arm wins: an arm
+    shared by two grids is one run); unknown names raise ``ValueError``."""
     out: list[Arm] = []
     for g in grids:
         if g not in GRIDS:
             raise ValueError(f"unknown study grid {g!r}; choose from {sorted(GRIDS)}")
-        out += [a for a in GRIDS[g] if a not in out]
+        out += [a for a in GRIDS[g] if a.name not in {o.name for o in out}]
     return out
 
 
