@@ -100,3 +100,47 @@ def lava_exit_seconds(sec: Section, full: Settings, test_size: int) -> float:
         one_round = sum(_med(v) for v in timing["run_s"].values()) / timing["samples"]
         total += one_round * full.exit_timing_samples * full.exit_repeats
     return total
+
+
+def _extra(sec: Section, measured: float) -> float:
+    """What the quick run spent beside its timed work (imports, models, data), as it is."""
+    return max(float(sec.get("elapsed_s") or 0.0) - measured, 0.0)
+
+
+def _kernels_timed(r: dict, repeats: int, vgg_repeats: int) -> float:
+    """Timed work of the kernels section: one untimed call + repeats of every variant."""
+    neuron = sum(_med(s) for s in r["neuron"]["wall_s"].values()) * (1 + repeats)
+    steps = [r["train_step"], r.get("ncaltech_step") or {"wall_s": {}}]
+    step = sum(_med(s) for x in steps for s in x["wall_s"].values()) * (1 + vgg_repeats)
+    compile_s = sum(v for v in (r.get("compile") or {}).values() if isinstance(v, int | float))
+    return neuron + step + compile_s
+
+
+def kernels_seconds(sec: Section, full: Settings, test_size: int) -> float:
+    """Each variant's median time x the full run's calls, plus the quick run's other costs."""
+    r, quick = sec["results"], Settings.quick_settings()
+    measured = _kernels_timed(r, quick.repeats, quick.vgg_repeats)
+    return _kernels_timed(r, full.repeats, full.vgg_repeats) + _extra(sec, measured)
+
+
+def feed_seconds(sec: Section, full: Settings, test_size: int) -> float:
+    """Every loader's first epoch and timed epochs, scaled to the full run's samples."""
+    r = sec["results"]
+    total = measured = 0.0
+    for lo in r["loaders"].values():
+        n_full = test_size if full.data_samples is None else min(full.data_samples, test_size)
+        epoch = _med(lo["seconds"])
+        measured += lo["first_epoch_s"] + epoch * r["repeats"]
+        total += (lo["first_epoch_s"] + epoch * full.repeats) * n_full / lo["samples"]
+    return total + _extra(sec, measured)
+
+
+def ddp_seconds(sec: Section, full: Settings, test_size: int) -> float:
+    """Both commands: start-up as measured, the epoch scaled by the training samples."""
+    from benchmarks.bench_ddp import FULL
+
+    r = sec["results"]
+    scale = FULL.limit_train / r["sizes"]["limit_train"]
+    return sum(
+        run["wall_s"] - run["epoch_s"] + run["epoch_s"] * scale for run in r["runs"].values()
+    )
