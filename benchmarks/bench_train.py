@@ -95,13 +95,16 @@ def time_methods(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Interleaved timing of every method on ``arch``; samples/s and paired time ratios."""
+    from tks_lava.model.kernels import set_neuron_kernels
     from tks_lava.model.network import build_model, make_config
 
     config = make_config(arch, tuple(x.shape[1:4]), num_classes)
     steppers = {}
     for m in METHODS:  # the same initial weights for every method (deepcopy fails on SLAYER)
         torch.manual_seed(0)
-        steppers[m] = make_step(build_model(config), m)
+        net = build_model(config)
+        set_neuron_kernels(net, "exact")  # what the trainer runs (training.steps.make_model)
+        steppers[m] = make_step(net, m)
     for m in METHODS:  # warm-up: allocations, lazy shapes, AdamW state
         steppers[m](x, y)
     seconds: dict[str, list[float]] = {m: [] for m in METHODS}
