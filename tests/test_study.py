@@ -160,6 +160,6 @@ def test_ablation_goal_on_runs_with_a_known_answer():
     assert exit7["accuracy"]["diff"] == pytest.approx(0.5)
     assert exit7["mean_steps"]["diff"] == pytest.approx(0.0)
     assert ab["best_vs_baseline"]["aurc"]["diff"] == 0.0  # the mean of 10 steps: no errors
-    study = {"ablation": ab, "confirmatory": [], "previous": None}
+    study = {"ablation": ab, "confirmatory": [], "exploratory": [], "previous": None}
     text = "\n".join(report_ablation.markdown(study, {}))
     assert "**Goal reached** by `tks-detach`" in text and "Not run in this session" in text

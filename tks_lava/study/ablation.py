@@ -61,10 +61,11 @@ def judge_goal(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def best_tks(goal: dict[str, dict[str, Any]], comparisons: list[dict[str, Any]]) -> str | None:
     """The TKS arm closest to the goal: most criteria met, then the highest bootstrap lower
     bound at t = 3. Chosen on test results, so what follows from it is exploratory."""
-    lo3 = {c["a"]: c["boot"]["lo"] for c in comparisons if c["t"] == 3}
+    lo3 = {c["a"]: c["boot"]["lo"] for c in comparisons if (c["t"], c["protocol"]) == (3, "prefix")}
 
     def score(name: str) -> tuple[int, float]:
-        met = sum(bool(v) for k, v in goal[name].items() if k not in ("b", "reached"))
+        keys = ("ahead_at_1", "not_behind_at_3", "not_behind_at_10")
+        met = sum(bool(goal[name].get(k)) for k in keys)
         return met, lo3.get(name, -1.0)
 
     return max(goal, key=score) if goal else None
@@ -118,9 +119,11 @@ def analyse_ablation(
     confirmatory: list[dict[str, Any]],
     compare: Callable[..., dict[str, Any]],
     family: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    exploratory: list[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The ablation part of ``study.json`` from the loaded runs of every finished arm
-    (``compare``, ``family``: :mod:`tks_lava.study.analysis`'s, passed in to avoid a cycle)."""
+    (``compare``, ``family``: :mod:`tks_lava.study.analysis`'s, passed in to avoid a cycle).
+    The goal is judged for the exploratory family's TKS arms too, marked exploratory."""
     pairs = ablation_pairs(set(runs))
     fam = family(
         [
@@ -132,7 +135,10 @@ def analyse_ablation(
     main_tks = [
         c for c in confirmatory if (c["a"], c["b"], c["protocol"]) == ("tks", "baseline", "prefix")
     ]
-    goal = judge_goal(fam + main_tks)
+    explored = [c for c in exploratory if runs[c["a"]][0]["card"].method == "tks"]
+    goal = judge_goal(fam + main_tks + explored)
+    for c in explored:
+        goal[c["a"]]["exploratory"] = True
     vs_tks = family(
         [
             {"a": a, "b": "tks", **compare(runs[a], runs["tks"], "prefix", t)}
@@ -141,7 +147,7 @@ def analyse_ablation(
             for t in ABLATION_STEPS
         ]
     )
-    best = best_tks(goal, fam + main_tks)
+    best = best_tks(goal, fam + main_tks + explored)
     return {
         "pairs": [list(p) for p in ABLATION_PAIRS],
         "not_run": [f"{a} vs {b}" for a, b in ABLATION_PAIRS if (a, b) not in pairs],

@@ -215,7 +215,7 @@ def analyse(
             for a in [*main, *extra]
         },
         "confirmatory": confirmatory,
-        "ablation": analyse_ablation(runs, confirmatory, compare, family),
+        "ablation": analyse_ablation(runs, confirmatory, compare, family, exploratory),
         "exploratory": exploratory,
         "training_commits": sorted(
             {_training_commit(r["card"]) for rs in runs.values() for r in rs}

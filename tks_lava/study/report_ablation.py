@@ -43,15 +43,30 @@ def goal_table(ablation: dict[str, Any], family: list[dict[str, Any]]) -> list[s
                 cells.append(f"{_pp(c['diff']['mean'])} ({c['claim']})")
             else:
                 cells.append(f"{_pp(c['diff']['mean'])} {boot_cell(c)}")
-        rows.append([name, g["b"], *cells, "**reached**" if g["reached"] else "not reached"])
+        label = f"{name} (exploratory)" if g.get("exploratory") else name
+        rows.append([label, g["b"], *cells, "**reached**" if g["reached"] else "not reached"])
     return [_table(head, rows)]
 
 
 def answer(ablation: dict[str, Any], family: list[dict[str, Any]]) -> list[str]:
     """The answer in words: which component, or the documented negative."""
     goal = ablation["goal"]
-    reached = [a for a, g in goal.items() if g["reached"]]
+    reached = [a for a, g in goal.items() if g["reached"] and not g.get("exploratory")]
+    explored = [a for a, g in goal.items() if g["reached"] and g.get("exploratory")]
     by = {(c["a"], c["t"]): c for c in family}
+    names = ", ".join(f"`{a}`" for a in explored)
+    if explored and reached:
+        return [
+            f"- **Goal reached** by {', '.join(f'`{a}`' for a in reached)} and the "
+            f"exploratory {names}."
+        ]
+    if explored:
+        rest = {a: g for a, g in goal.items() if not g.get("exploratory")}
+        return [
+            f"- **Goal reached only by exploratory arms** ({names}), chosen after seeing the "
+            "ablation's results: a hypothesis for a pre-registered replication, not a finding.",
+            *answer({"goal": rest}, family),
+        ]
     if reached:
         return [
             f"- **Goal reached** by {', '.join(f'`{a}`' for a in reached)}: ahead of the "
@@ -157,9 +172,9 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> list[str]:
         "",
         f"### The goal ({ab['goal_rule']})",
         "",
-        *goal_table(ab, fam + _main_tks(study)),
+        *goal_table(ab, fam + _main_tks(study) + _prefix(study["exploratory"])),
         "",
-        *answer(ab, fam + _main_tks(study)),
+        *answer(ab, fam + _main_tks(study) + _prefix(study["exploratory"])),
         "",
     ]
     if ab["vs_tks"]:
@@ -181,3 +196,7 @@ def _main_tks(study: dict[str, Any]) -> list[dict[str, Any]]:
         for c in study["confirmatory"]
         if (c["a"], c["b"], c["protocol"]) == ("tks", "baseline", "prefix")
     ]
+
+
+def _prefix(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in comparisons if c["protocol"] == "prefix"]
