@@ -60,6 +60,30 @@ def _commit() -> str:
         return "unknown"
 
 
+#: The code that decides what a run computes (compared across the runs' training commits).
+TRAINING_CODE = ("tks_lava/training", "tks_lava/data", "tks_lava/model")
+
+
+def training_code_changes(commits: list[str]) -> list[str] | None:
+    """Files of :data:`TRAINING_CODE` that differ between the runs' commits (``+dirty`` cut);
+    None when git cannot tell (no checkout, an unknown commit)."""
+    shas = sorted({c.split("+")[0] for c in commits})
+    changed: set[str] = set()
+    for sha in shas[1:]:
+        try:
+            out = subprocess.run(
+                ["git", "diff", "--name-only", shas[0], sha, "--", *TRAINING_CODE],
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        changed.update(out.stdout.split())
+    return sorted(changed)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The study; Ctrl-C or SIGTERM stops every worker and exits 130 / 143 with one line
     (finished runs are kept, an interrupted one resumes from its last epoch)."""
@@ -118,6 +142,7 @@ def report(root: Path, main_arms, extra, seeds, args) -> None:  # noqa: ANN001
         machine=f"{os.cpu_count()} cores, {cpu_model()}",
         wall_hours=sum(walls) / 3600 / max(1, args.jobs),
         previous=load_previous(Path(args.out_json).parent),
+        training_code_changed=training_code_changes(study["training_commits"]),
     )
     out_json = Path(args.out_json)
     write_json_atomic(out_json, study)
