@@ -73,7 +73,7 @@ def answer(ablation: dict[str, Any], family: list[dict[str, Any]]) -> list[str]:
             "baseline at t = 1 and not behind it at t = 3 and t = 10 (pre-registered rule)."
         ]
     out = [
-        "- **Goal not reached**: no TKS recipe run here is both ahead at t = 1 and not "
+        "- **Goal not reached** by any arm below: none is both ahead at t = 1 and not "
         "behind at t = 3 and t = 10. Per arm:"
     ]
     for a, g in goal.items():
@@ -84,6 +84,20 @@ def answer(ablation: dict[str, Any], family: list[dict[str, Any]]) -> list[str]:
                 parts.append(f"t={t} {_pp(c['diff']['mean'])} pp {boot_cell(c)}")
         missing = [k for k in ("ahead_at_1", "not_behind_at_3", "not_behind_at_10") if not g.get(k)]
         out.append(f"  - `{a}` vs `{g['b']}`: {'; '.join(parts)}; fails {', '.join(missing)}.")
+    return out
+
+
+def against_tks(ablation: dict[str, Any]) -> list[str]:
+    """One line per option arm: how it changes TKS itself (the exploratory ``vs_tks`` family)."""
+    word = {"A better": "better than TKS", "B better": "worse than TKS"}
+    out = []
+    for arm in dict.fromkeys(c["a"] for c in ablation["vs_tks"]):
+        parts = [
+            f"t={c['t']} {_pp(c['diff']['mean'])} pp ({word.get(c['claim'], 'no claim')})"
+            for c in ablation["vs_tks"]
+            if c["a"] == arm
+        ]
+        out.append(f"- `{arm}` against `tks`: {'; '.join(parts)}.")
     return out
 
 
@@ -182,6 +196,8 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> list[str]:
             "### Each option against TKS itself (exploratory, Holm over this table)",
             "",
             comparisons_table(ab["vs_tks"]),
+            "",
+            *against_tks(ab),
             "",
         ]
     parts += ["### Early exit and AURC of the best TKS setting", "", *early_exit_lines(ab), ""]
