@@ -83,7 +83,7 @@ def test_make_notebook_prints_its_url_and_serves_the_walkthroughs(tmp_path):
         assert f":{port}/" in url, f"asked for port {port}, got {url}"
         command = log.splitlines()[0]  # what make ran, echoed before the server's log
         assert "--no-browser" in command and ("--allow-root" in command) == (os.geteuid() == 0)
-        listing = _get_json(f"http://127.0.0.1:{port}/api/contents?token={token}")
+        listing = _get_json(f"http://127.0.0.1:{port}/api/contents?token={token}", proc, lines, log)
         names = sorted(item["name"] for item in listing["content"])
         assert {p.name for p in (REPO / "notebooks").glob("*.ipynb")} <= set(names), names
     finally:
@@ -118,6 +118,17 @@ def _wait_for_url(proc: subprocess.Popen, lines: queue.Queue) -> tuple[str, str,
     pytest.fail("make notebook printed no URL with a token:\n" + "".join(log))
 
 
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as response:  # loopback only
-        return json.loads(response.read())
+def _get_json(url: str, proc: subprocess.Popen, lines: queue.Queue, log: str) -> dict:
+    """GET ``url`` on the loopback interface, no proxy; a few tries while the server starts
+    answering, then a failure with the server's log."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for _ in range(20):
+        try:
+            with opener.open(url, timeout=30) as response:
+                return json.loads(response.read())
+        except OSError as err:
+            problem = err
+            time.sleep(0.5)
+    while not lines.empty():
+        log += lines.get()
+    pytest.fail(f"GET {url}: {problem} (server status {proc.poll()}); its log:\n{log}")

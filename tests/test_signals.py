@@ -5,6 +5,7 @@ from a script without a ``__main__`` guard says what to add."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,7 +93,8 @@ def _start(argv: list[str], cwd: Path, env: dict[str, str] | None = None, **kw) 
     return subprocess.Popen(
         argv,
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        # a process that hangs is sent SIGABRT: faulthandler prints where each thread was
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -126,24 +128,55 @@ def _lava_running(proc: subprocess.Popen, n: int = 4) -> bool:
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, group: bool = False) -> tuple:
     """Send ``sig`` (to the process group, as a terminal's Ctrl-C, if ``group``); wait for
     the exit; (status, stdout, stderr lines), after checking that nothing below is left."""
-    below = descendants(proc.pid)
-    assert below, "nothing was running below the process: the test would prove nothing"
-    if group:
-        os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
+    seen = descendants(proc.pid)
+    assert seen, "nothing was running below the process: the test would prove nothing"
+    os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen |= descendants(proc.pid)  # children forked as the signal lands count too
+        time.sleep(0.1)
+    if proc.poll() is None:
+        _fail(proc, seen, f"still running {STOP_TIMEOUT_S} s after the signal")
     try:
-        out, err = proc.communicate(timeout=STOP_TIMEOUT_S)
+        out, err = proc.communicate(timeout=30)  # EOF once no process holds the pipes
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL) if group else proc.kill()
-        pytest.fail(f"still running {STOP_TIMEOUT_S} s after the signal")
+        _fail(proc, seen, f"exited {proc.returncode}, but its pipes are held open")
     deadline = time.monotonic() + 10  # exited children may take a moment to be reaped
-    while alive(below) and time.monotonic() < deadline:
+    while alive(seen) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not alive(below), f"left running: {sorted(alive(below))}\n{err}"
+    assert not alive(seen), f"left running: {_describe(alive(seen))}\n{err}"
     lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err, err
     return proc.returncode, out, lines
+
+
+def _describe(pids: set[int]) -> str:
+    """One line per process: pid, parent, state, command line (to tell who was left)."""
+    rows = []
+    for pid in sorted(pids):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            fields = dict(line.split(":\t", 1) for line in status if ":\t" in line)
+            cmd = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
+        except OSError:
+            continue
+        rows.append(f"{pid} ppid {fields['PPid']} {fields['State']}: {cmd}")
+    return "\n".join(rows)
+
+
+def _fail(proc: subprocess.Popen, seen: set[int], why: str) -> None:
+    """Kill what is left (so nothing outlives the test) and fail with who it was."""
+    left = _describe(alive(seen | {proc.pid}))
+    for sig in (signal.SIGABRT, signal.SIGKILL):  # SIGABRT: faulthandler prints each stack
+        for pid in alive(seen | {proc.pid}):
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        time.sleep(2)
+    try:
+        err = proc.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        err = "(stderr still held open)"
+    pytest.fail(f"{why}; still running:\n{left}\nstderr:\n{err[-8000:]}")
 
 
 @pytest.fixture(scope="module")

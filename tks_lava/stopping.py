@@ -43,6 +43,9 @@ class MainGuardError(RuntimeError):
 
 
 _RESEND_DELAY_S = 0.05
+#: how long a stopped pool worker gets to unwind (its Lava session stops its children) before
+#: it and everything below it are killed
+WORKER_STOP_S = 30.0
 
 # this process's SIGTERM state: the pid that installed the handler, whether a task of a worker
 # is running (a worker only raises inside a task), and whether a SIGTERM arrived
@@ -126,7 +129,7 @@ def run_cli(main: Callable[[], int], after_stop: str) -> int:
     """``main()`` under :func:`sigterm_unwinds`. A stop that ``main`` does not report itself
     prints one line (``"stopped by SIGTERM; <after_stop>"``) and gives 143 (130 for Ctrl-C).
     No child process that ``main`` started outlives it (:func:`end_children`)."""
-    before = set(mp.active_children())
+    before = child_pids()
     with sigterm_unwinds():
         try:
             return main()
@@ -137,22 +140,67 @@ def run_cli(main: Callable[[], int], after_stop: str) -> int:
             end_children(before)
 
 
-def end_children(before: set[mp.process.BaseProcess], timeout_s: float = 5.0) -> None:
-    """Terminate (after ``timeout_s``: kill) the multiprocessing children started since
-    ``before`` was taken that still run. Lava forks its process models one by one and
-    registers each after the fork: a stop that lands in between leaves one that no
-    ``LavaSession`` knows, and Python's exit would wait for it forever."""
-    left = [p for p in mp.active_children() if p not in before]
-    for p in left:
+def child_pids() -> set[int]:
+    """This process's live children: from ``/proc`` (every fork, known to
+    ``multiprocessing`` or not) and ``multiprocessing``'s own list."""
+    me, pids = os.getpid(), {p.pid for p in mp.active_children() if p.pid is not None}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == me and state != "Z":
+            pids.add(int(stat.parent.name))
+    return pids
+
+
+def end_children(before: set[int], timeout_s: float = 5.0) -> None:
+    """SIGTERM (after ``timeout_s``: SIGKILL) every child started since ``before``
+    (:func:`child_pids`) that still runs, and reap it. Lava forks its process models one by one
+    and registers each after the fork: a stop that lands in between leaves a child that neither
+    Lava, a ``LavaSession`` nor ``multiprocessing`` knows. The resource tracker is left alone:
+    it exits by itself once its last user has, after releasing leaked shared memory."""
+    from multiprocessing import resource_tracker
+
+    known = {p.pid: p for p in mp.active_children()}
+    left = child_pids() - before - {resource_tracker._resource_tracker._pid}
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + (timeout_s if sig == signal.SIGTERM else 1.0)
+        while left and time.monotonic() < deadline:
+            left = {pid for pid in left if not _reaped(pid, known.get(pid))}
+            time.sleep(0.02)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process below it (read from ``/proc`` first: once ``pid`` is
+    gone its children no longer say whose they were)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError):
-            p.terminate()
-    deadline = time.monotonic() + timeout_s
-    for p in left:
-        with contextlib.suppress(ValueError):  # closed meanwhile by its owner: it is done
-            mp.process.BaseProcess.join(p, max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                mp.process.BaseProcess.join(p, 1.0)
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    tree, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {c for c, parent in parents.items() if parent in frontier} - tree
+        tree |= frontier
+    for member in tree:
+        with contextlib.suppress(OSError):
+            os.kill(member, signal.SIGKILL)
+
+
+def _reaped(pid: int, process: mp.process.BaseProcess | None) -> bool:
+    """Whether child ``pid`` has ended (and is reaped: through its ``multiprocessing`` object
+    when it has one, so that object stays consistent)."""
+    if process is not None:
+        with contextlib.suppress(ValueError):  # closed by its owner meanwhile: it has ended
+            return not process.is_alive()
+        return True
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # reaped elsewhere
+        return True
 
 
 def exit_status(err: KeyboardInterrupt) -> int:
@@ -178,7 +226,7 @@ def _run_task(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     if _STATE["stopping"]:
         raise Terminated("stopped by signal 15")
     _STATE["in_task"] = True
-    before = set(mp.active_children())
+    before = child_pids()
     try:
         return fn(*args, **kwargs)
     except BaseException:
@@ -186,6 +234,21 @@ def _run_task(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         raise
     finally:
         _STATE["in_task"] = False
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread for the block. A worker spawned meanwhile inherits the
+    blocked mask, so a Ctrl-C while it imports (before its initializer ignores SIGINT) cannot
+    interrupt it with a traceback; a Ctrl-C meant for this process waits until the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class WorkerPool:
@@ -196,7 +259,8 @@ class WorkerPool:
         self.executor = executor
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
-        return self.executor.submit(_run_task, fn, args, kwargs)
+        with _sigint_blocked():  # a worker may be started here: it must never see a Ctrl-C
+            return self.executor.submit(_run_task, fn, args, kwargs)
 
     def processes(self) -> list[mp.process.BaseProcess]:
         return list((getattr(self.executor, "_processes", None) or {}).values())
@@ -263,7 +327,7 @@ def worker_pool(jobs: int, what: str = "jobs > 1") -> Iterator[WorkerPool]:
         procs = procs or pool.processes()
         executor.shutdown(wait=True, cancel_futures=True)
         for p in procs:
-            p.join(10)
+            p.join(WORKER_STOP_S)
             if p.is_alive():  # it did not unwind in time (stuck in C code): do not leave it
-                p.kill()
+                _kill_tree(p.pid)
                 p.join(5)
