@@ -59,7 +59,9 @@ def test_make_notebook_prints_its_url_and_serves_the_walkthroughs(tmp_path):
     port = _free_port()
     venv = Path(sys.prefix)
     stamps = [f"{venv}/.tks_lava-installed", f"{venv}/.tks_lava-notebook"]
-    argv = ["make", *[w for s in stamps for w in ("-o", s)], "notebook"]
+    # --no-print-directory: under `make test` (CI) this make is nested and would otherwise
+    # print "Entering directory" before the command it echoes
+    argv = ["make", "--no-print-directory", *[w for s in stamps for w in ("-o", s)], "notebook"]
     argv += [f"VENV={venv}", f"PORT={port}", "IP=127.0.0.1", f"NOTEBOOK_APP={app}"]
     env = {
         **os.environ,
