@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tks_lava.study.prereg import PREREGISTERED
+from tks_lava.study.prereg import AHEAD_AT_1_PP, PREREGISTERED
 
 #: The commit at which the ablation was pre-registered (STUDY.md and prereg.py, before the runs).
 PREREGISTERED_AT = "8216a4c"
@@ -85,6 +85,28 @@ def answer(ablation: dict[str, Any], family: list[dict[str, Any]]) -> list[str]:
         missing = [k for k in ("ahead_at_1", "not_behind_at_3", "not_behind_at_10") if not g.get(k)]
         out.append(f"  - `{a}` vs `{g['b']}`: {'; '.join(parts)}; fails {', '.join(missing)}.")
     return out
+
+
+def which_component(comparisons: list[dict[str, Any]]) -> list[str]:
+    """Which pre-registered arms remove the t = 3 loss (no "baseline better" claim at t = 3) and
+    which keep the first-frame gain (>= the margin with a claim), each with the other number."""
+    by = {(c["a"], c["t"]): c for c in comparisons if c["protocol"] == "prefix"}
+    arms = list(dict.fromkeys(a for a, _ in by))
+
+    def cell(a: str, t: int) -> str:
+        c = by.get((a, t))
+        return f"{_pp(c['diff']['mean'])} pp {boot_cell(c)}" if c else "not run"
+
+    no_loss = [a for a in arms if (a, 3) in by and by[(a, 3)]["claim"] != "B better"]
+    gain = [a for a in arms if (a, 1) in by and by[(a, 1)]["claim"] == "A better"]
+    gain = [a for a in gain if 100 * by[(a, 1)]["diff"]["mean"] >= AHEAD_AT_1_PP]
+    return [
+        "- Which component: the arms without the t = 3 loss (no claim for the baseline there) are "
+        + (", ".join(f"`{a}` (t=1 {cell(a, 1)})" for a in no_loss) or "none")
+        + "; the arms that keep the first-frame gain are "
+        + (", ".join(f"`{a}` (t=3 {cell(a, 3)})" for a in gain) or "none")
+        + " (the goal also needs the interval bounds at t = 3 and t = 10: table above)."
+    ]
 
 
 def against_tks(ablation: dict[str, Any]) -> list[str]:
@@ -189,6 +211,7 @@ def markdown(study: dict[str, Any], figures: dict[str, str]) -> list[str]:
         *goal_table(ab, fam + _main_tks(study) + _prefix(study["exploratory"])),
         "",
         *answer(ab, fam + _main_tks(study) + _prefix(study["exploratory"])),
+        *which_component(fam + _main_tks(study)),
         "",
     ]
     if ab["vs_tks"]:
