@@ -55,7 +55,8 @@ bench: $(STAMP)
 gpu-check: $(STAMP)
 	$(PY) -m benchmarks.gpu_check $(if $(DRY),--dry-run)
 
-# GRIDS="main sensitivity" adds the TKS settings and training knobs; JOBS=N runs at a time.
+# GRIDS="main ablation" adds the pre-registered TKS ablation (see STUDY.md); other grids:
+# sensitivity, exploratory. JOBS=N runs at a time.
 study: $(STAMP)
 	$(PY) -m tks_lava.study $(foreach g,$(or $(GRIDS),main),--grid $(g)) $(if $(JOBS),--jobs $(JOBS))
 
