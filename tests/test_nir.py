@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import tks_lava  # noqa: F401  (Lava fixes first)
+from tests.test_architectures import POOL_NET  # at 2 x 7 x 9 both pools see odd sizes
 from tks_lava.model.export import export_netx
 from tks_lava.model.network import build_model, make_config
 from tks_lava.nir import params
@@ -20,18 +21,6 @@ from tks_lava.nir.simulate import SNNTORCH_MISSING, reference_logits, snntorch_l
 
 nir = pytest.importorskip("nir")
 
-#: conv -> pool -> conv -> pool -> dense on 2 x 7 x 9: both pools see odd sizes (7x9, 4x5)
-POOL_NET = {
-    "name": "pool_net",
-    "layers": [
-        {"kind": "conv", "out": 4, "k": 3, "padding": 1},
-        {"kind": "pool", "k": 2, "stride": 2},
-        {"kind": "conv", "out": 6, "k": 3, "padding": 1},
-        {"kind": "pool", "k": 2, "stride": 2},
-        {"kind": "flatten"},
-        {"kind": "dense", "out": 8},
-    ],
-}
 needs_snntorch = pytest.mark.skipif(bool(SNNTORCH_MISSING), reason=SNNTORCH_MISSING)
 
 
