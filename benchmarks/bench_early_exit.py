@@ -21,9 +21,8 @@ import torch
 
 from benchmarks.count_synops import SynOpsCounter, ops_at_exit
 from benchmarks.settings import RunContext, Settings
-from benchmarks.shipped_models import load_test_split
+from benchmarks.shipped_models import find_or_log, load_test_split
 from tks_lava.metrics.accuracy import EXIT_THRESHOLDS
-from tks_lava.model.shipped import find_shipped
 
 BATCH = 64
 #: the plot's file name in the results folder (the section file stores the name)
@@ -123,9 +122,7 @@ def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Accuracy, early exit and SynOps of every shipped model; the section's JSON payload."""
     from tks_lava.model.export import load_torch_model
 
-    found, skipped = find_shipped(ctx.models_dir)
-    for name, why in skipped.items():
-        ctx.log(f"early_exit: SKIP {name}: {why}")
+    found, skipped = find_or_log(ctx, "early_exit")
     out: dict[str, Any] = {
         "logits": "PyTorch (SLAYER) forward; bit-identical to Lava (see the deployment section)",
         "thresholds": list(EXIT_THRESHOLDS),

@@ -24,9 +24,8 @@ import numpy as np
 import torch
 
 from benchmarks.settings import RunContext, Settings
-from benchmarks.shipped_models import load_test_split
+from benchmarks.shipped_models import find_or_log, load_test_split
 from benchmarks.timing import paired_ratios, rates, summarize
-from tks_lava.model.shipped import find_shipped
 
 TORCH_BATCH = 32
 #: attributes of :class:`tks_lava.deploy.window.LavaRun` recorded per repeat
@@ -111,9 +110,7 @@ def bench_model(
 
 def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
     """Every shipped model in Lava and PyTorch; returns the section's JSON payload."""
-    found, skipped = find_shipped(ctx.models_dir)
-    for name, why in skipped.items():
-        ctx.log(f"lava: SKIP {name}: {why}")
+    found, skipped = find_or_log(ctx, "lava")
     out: dict[str, Any] = {
         "backend": "Loihi2SimCfg(select_tag='fixed_pt') (Lava CPU simulation, fast models)",
         "torch_threads": torch.get_num_threads(),

@@ -24,8 +24,7 @@ import h5py
 import numpy as np
 
 from benchmarks.settings import RunContext, Settings
-from benchmarks.shipped_models import load_test_split
-from tks_lava.model.shipped import find_shipped
+from benchmarks.shipped_models import find_or_log, load_test_split
 
 
 def _datasets(path: Path) -> dict[str, np.ndarray]:
@@ -145,9 +144,7 @@ def run(settings: Settings, ctx: RunContext) -> dict[str, Any]:
 
     from tks_lava.nir import params
 
-    found, skipped = find_shipped(ctx.models_dir)
-    for name, why in skipped.items():
-        ctx.log(f"nir: SKIP {name}: {why}")
+    found, skipped = find_or_log(ctx, "nir")
     out: dict[str, Any] = {
         "nir_version": nir.version,
         "dt": params.DT,

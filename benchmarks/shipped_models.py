@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tks_lava.model.shipped import ShippedModel
+from tks_lava.model.shipped import ShippedModel, find_shipped
+
+
+def find_or_log(ctx: Any, section: str) -> tuple[dict[str, ShippedModel], dict[str, str]]:
+    """:func:`find_shipped` in ``ctx.models_dir``, logging each model it skips and why."""
+    found, skipped = find_shipped(ctx.models_dir)
+    for name, why in skipped.items():
+        ctx.log(f"{section}: SKIP {name}: {why}")
+    return found, skipped
 
 
 def load_test_split(shipped: ShippedModel, limit: int | None = None) -> tuple[Any, Any]:
